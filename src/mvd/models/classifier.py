@@ -1,0 +1,35 @@
+"""Action classifier for fine-tuning (spec §1.9): encoder -> mean pool -> fc_norm -> head."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .init import init_linear_and_norm
+from .vit import VisionTransformer
+
+
+class VideoClassifier(nn.Module):
+    def __init__(self, encoder: VisionTransformer, num_classes: int, fc_drop_rate: float = 0.0,
+                 init_scale: float = 0.001):
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be positive, got {num_classes}")
+        self.encoder = encoder
+        self.fc_norm = nn.LayerNorm(encoder.dim, eps=1e-6)
+        self.fc_dropout = nn.Dropout(fc_drop_rate) if fc_drop_rate > 0 else nn.Identity()
+        self.head = nn.Linear(encoder.dim, num_classes)
+        init_linear_and_norm(self, "trunc_normal")
+        with torch.no_grad():  # a near-zero head keeps early fine-tuning logits near uniform
+            self.head.weight.mul_(init_scale)
+            self.head.bias.mul_(init_scale)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+    def features(self, video: torch.Tensor) -> torch.Tensor:
+        """Pooled, normalised clip feature (B, D): what linear probes and k-NN use."""
+        return self.fc_norm(self.encoder(video).mean(dim=1))
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fc_dropout(self.features(video)))

@@ -1,0 +1,163 @@
+"""The one Vision Transformer of the project and the masked-token decoder built from the same blocks.
+
+``VisionTransformer`` is the encoder of every model: student, image teacher (MAE), video teacher
+(VideoMAE), both pixel-pretraining models and the classifier. Options select what differs
+between them: image or video patches, which fixed position table, the attention bias layout, a
+cls token, and whether a final LayerNorm exists.
+
+``MaskedTokenDecoder`` is every decoder of the method: the two MVD feature decoders, the VideoMAE
+pixel decoder and the MAE pixel decoder. It projects the encoder's visible tokens, appends one
+mask token per hidden position, adds fixed positions, runs blocks and predicts only the hidden
+positions (visible tokens first, then masked, both in ascending token order; spec §1.5).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..layers import Block, PatchEmbed, build_position_table
+
+
+def gather_tokens(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Tokens where ``keep`` is True, in ascending order: (B, N, C) -> (B, n, C).
+
+    Every row of ``keep`` must select the same number of tokens (tube and random masking do).
+    """
+    counts = keep.sum(dim=1)
+    if counts.numel() and bool((counts != counts[0]).any()):
+        raise ValueError("every sample must have the same number of selected tokens, got "
+                         f"{counts.tolist()}")
+    return x[keep].reshape(x.shape[0], -1, x.shape[-1])
+
+
+def token_grid(img_size: int, patch_size: int, num_frames: int | None,
+               tubelet_size: int | None) -> tuple[int, int, int]:
+    """Token grid (T', H', W'); images have a single temporal slot."""
+    if img_size % patch_size:
+        raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
+    side = img_size // patch_size
+    if tubelet_size is None:
+        return (1, side, side)
+    if num_frames % tubelet_size:
+        raise ValueError(f"num_frames {num_frames} is not a multiple of tubelet_size {tubelet_size}")
+    return (num_frames // tubelet_size, side, side)
+
+
+def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, use_checkpoint: bool) -> torch.Tensor:
+    for block in blocks:
+        if use_checkpoint and x.requires_grad:
+            x = checkpoint(block, x, use_reentrant=False)
+        else:
+            x = block(x)
+    return x
+
+
+def drop_path_rates(rate: float, depth: int) -> list[float]:
+    """Linearly increasing stochastic-depth rates, 0 for the first block, ``rate`` for the last."""
+    return torch.linspace(0, rate, depth).tolist() if depth > 1 else [0.0] * depth
+
+
+class VisionTransformer(nn.Module):
+    def __init__(self, *, img_size: int = 224, patch_size: int = 16, num_frames: int = 16,
+                 tubelet_size: Optional[int] = 2, in_chans: int = 3, dim: int = 768,
+                 depth: int = 12, num_heads: int = 12, head_dim: Optional[int] = None,
+                 mlp_ratio: float = 4.0, attn_bias: str = "qv", pos_embed: str = "3d",
+                 cls_token: bool = False, final_norm: bool = True, drop_path_rate: float = 0.0,
+                 norm_eps: float = 1e-6, grad_checkpointing: bool = False):
+        super().__init__()
+        self.dim = dim
+        self.grid = token_grid(img_size, patch_size, num_frames, tubelet_size)
+        self.num_patches = self.grid[0] * self.grid[1] * self.grid[2]
+        self.pos_embed_kind = pos_embed
+        self.grad_checkpointing = grad_checkpointing
+        self.patch_embed = PatchEmbed(in_chans, dim, patch_size, tubelet_size)
+        # Fixed table, rebuilt at construction and never saved (spec §1.3).
+        self.register_buffer("pos_embed", build_position_table(pos_embed, dim, self.grid),
+                             persistent=False)
+        self.num_prefix_tokens = 1 if cls_token else 0
+        if cls_token:
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        if self.num_prefix_tokens and pos_embed != "2d":
+            raise ValueError("a cls token is only supported with the MAE 2D table (it has a cls row)")
+        rates = drop_path_rates(drop_path_rate, depth)
+        self.blocks = nn.ModuleList(
+            Block(dim, num_heads, mlp_ratio, bias=attn_bias, head_dim=head_dim,
+                  drop_path=rates[i], norm_eps=norm_eps) for i in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=norm_eps) if final_norm else nn.Identity()
+
+    def patch_positions(self) -> torch.Tensor:
+        """Position rows of the patch tokens (the cls row, if any, removed)."""
+        return self.pos_embed[:, self.num_prefix_tokens:]
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch tokens plus their fixed positions, (B, N, D)."""
+        tokens = self.patch_embed(x)
+        positions = self.patch_positions()
+        if tokens.shape[1] != positions.shape[1]:
+            raise ValueError(
+                f"input gives {tokens.shape[1]} tokens but the model was built for "
+                f"{positions.shape[1]} (grid {self.grid}); build it with matching "
+                "img_size / num_frames")
+        return tokens + positions.to(tokens.dtype)
+
+    def forward_features(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
+                         apply_norm: bool = True) -> torch.Tensor:
+        """Encode the visible tokens (all tokens when ``mask`` is None).
+
+        Returns (B, prefix + N_visible, D); the cls token, if any, comes first.
+        """
+        tokens = self.embed(x)
+        if mask is not None:
+            tokens = gather_tokens(tokens, ~mask)
+        if self.num_prefix_tokens:
+            cls = (self.cls_token + self.pos_embed[:, :1]).to(tokens.dtype)
+            tokens = torch.cat([cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        tokens = run_blocks(self.blocks, tokens, self.grad_checkpointing)
+        return self.norm(tokens) if apply_norm else tokens
+
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.forward_features(x, mask)
+
+
+class MaskedTokenDecoder(nn.Module):
+    """Shallow decoder that predicts targets at the masked positions from the visible tokens."""
+
+    def __init__(self, *, in_dim: int, dim: int, depth: int, num_heads: int, out_dim: int,
+                 grid: tuple[int, int, int], pos_embed: str = "3d", attn_bias: str = "qv",
+                 down_bias: bool = True, num_prefix_tokens: int = 0, mlp_ratio: float = 4.0,
+                 head_dim: Optional[int] = None, drop_path_rate: float = 0.0,
+                 norm_eps: float = 1e-6, grad_checkpointing: bool = False):
+        super().__init__()
+        self.num_prefix_tokens = num_prefix_tokens
+        self.grad_checkpointing = grad_checkpointing
+        self.down = nn.Linear(in_dim, dim, bias=down_bias)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos_embed", build_position_table(pos_embed, dim, grid),
+                             persistent=False)
+        rates = drop_path_rates(drop_path_rate, depth)
+        self.blocks = nn.ModuleList(
+            Block(dim, num_heads, mlp_ratio, bias=attn_bias, head_dim=head_dim,
+                  drop_path=rates[i], norm_eps=norm_eps) for i in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=norm_eps)
+        self.head = nn.Linear(dim, out_dim)
+
+    def forward(self, encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``encoded``: encoder output (B, prefix + N_vis, D_enc); ``mask``: (B, N) bool.
+
+        Returns predictions for the masked tokens, (B, N_mask, out_dim), ascending token order.
+        """
+        batch = encoded.shape[0]
+        prefix = self.num_prefix_tokens
+        x = self.down(encoded)
+        positions = self.pos_embed.to(x.dtype)
+        patch_pos = positions[:, prefix:].expand(batch, -1, -1)
+        visible_pos = gather_tokens(patch_pos, ~mask)
+        masked_pos = gather_tokens(patch_pos, mask)
+        parts = [x[:, prefix:] + visible_pos, self.mask_token.to(x.dtype) + masked_pos]
+        if prefix:
+            parts.insert(0, x[:, :prefix] + positions[:, :prefix])
+        x = run_blocks(self.blocks, torch.cat(parts, dim=1), self.grad_checkpointing)
+        return self.head(self.norm(x[:, -masked_pos.shape[1]:]))

@@ -1,0 +1,53 @@
+"""Masked Video Distillation, Algorithm 1 of the paper, in one module.
+
+    q_vis = f(x ⊙ (1 - m))                         # student encoder on visible tubes
+    p_b   = g_b(concat(q_vis, t_m))                # one shallow decoder per teacher b
+    k_b   = h_b(x)                                 # frozen teachers on the full clip
+    loss  = Σ_b λ_b · SmoothL1(p_b ⊙ m, k_b ⊙ m)    # masked positions only
+
+``h_img`` is an MAE image encoder applied frame by frame, ``h_vid`` a VideoMAE encoder. The
+image teacher may see a different resolution (``teacher_video``, e.g. 196 px for ViT-H/14).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+import torch
+from torch import nn
+
+from .losses import distillation_loss
+from .models.student import MVDStudent
+from .models.teachers import FrozenTeacher
+
+
+class MaskedVideoDistillation(nn.Module):
+    def __init__(self, student: MVDStudent, teachers: Mapping[str, FrozenTeacher],
+                 loss: str = "smooth_l1", weights: Optional[Mapping[str, float]] = None,
+                 normalize_targets: bool = False):
+        super().__init__()
+        missing = [name for name in student.teachers if name not in teachers]
+        if missing:
+            raise ValueError(f"the student has decoders for {missing} but no such teacher was given")
+        for name in student.teachers:
+            if teachers[name].out_dim != student.decoders[name].head.out_features:
+                raise ValueError(
+                    f"{name} teacher width {teachers[name].out_dim} does not match the student's "
+                    f"{name} decoder output {student.decoders[name].head.out_features}")
+        self.student = student
+        self.teachers = nn.ModuleDict({name: teachers[name] for name in student.teachers})
+        self.loss = loss
+        self.weights = dict(weights or {})
+        self.normalize_targets = normalize_targets
+
+    def teacher_targets(self, video: torch.Tensor,
+                        teacher_video: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+        """k_b = h_b(x) for every teacher; the image teacher reads ``teacher_video`` if given."""
+        inputs = {"image": video if teacher_video is None else teacher_video, "video": video}
+        return {name: teacher(inputs[name]) for name, teacher in self.teachers.items()}
+
+    def forward(self, video: torch.Tensor, mask: torch.Tensor,
+                teacher_video: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, dict]:
+        targets = self.teacher_targets(video, teacher_video)
+        predictions = self.student(video, mask)
+        return distillation_loss(predictions, targets, mask, self.loss, self.weights,
+                                 self.normalize_targets)
