@@ -80,7 +80,7 @@ def _torch_load(path: str, trust_pickle: bool):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError or RuntimeError variants
         if "weights_only" not in str(error) and "Unsupported global" not in str(error):
-            raise CheckpointError(f"cannot read {path}: {error}") from error
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {error}") from error
         raise CheckpointError(
             f"{path} contains Python objects beyond tensors, so loading it would run arbitrary "
             "unpickling. If you trust where it came from, pass trust_pickle=True "

@@ -57,7 +57,9 @@ def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, use_checkpoint: bool) -> 
 
 def drop_path_rates(rate: float, depth: int) -> list[float]:
     """Linearly increasing stochastic-depth rates, 0 for the first block, ``rate`` for the last."""
-    return torch.linspace(0, rate, depth).tolist() if depth > 1 else [0.0] * depth
+    if depth <= 1:
+        return [0.0] * depth
+    return [rate * i / (depth - 1) for i in range(depth)]
 
 
 class VisionTransformer(nn.Module):

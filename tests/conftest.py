@@ -1,0 +1,23 @@
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))  # reference_impl / official_layouts helpers
+
+torch.set_num_threads(2)
+
+# Tiny clip geometry used across model tests: 4 frames of 32x32 -> token grid (2, 2, 2).
+FRAMES, SIZE = 4, 32
+
+
+@pytest.fixture
+def clip():
+    return torch.randn(2, 3, FRAMES, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture
+def tiny():
+    """Options that shrink any video model of the registry to the test geometry."""
+    return dict(num_frames=FRAMES, img_size=SIZE, depth=2)
