@@ -123,6 +123,10 @@ def huggingface_to_mvd(state_dict: dict[str, torch.Tensor]) -> tuple[dict, dict[
         if match:
             stack, index, rest = match.groups()
             base = f"{'encoder' if stack == 'encoder.layer' else 'decoder'}.blocks.{index}."
+            legacy_bias = re.match(r"attention\.attention\.(q|v)_bias$", rest)
+            if legacy_bias:  # transformers < 4.4x and its save format keep q_bias / v_bias
+                out[base + f"attn.{legacy_bias.group(1)}_bias"] = value
+                continue
             attn = re.match(r"attention\.attention\.(query|key|value)\.(weight|bias)$", rest)
             if attn:
                 part, kind = attn.groups()
