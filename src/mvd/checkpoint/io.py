@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -71,7 +72,18 @@ def _read_safetensors(path: str) -> tuple[dict[str, torch.Tensor], dict[str, str
         return {k: handle.get_tensor(k) for k in handle.keys()}, metadata
 
 
+def _looks_like_torch_file(path: str) -> bool:
+    """torch.save writes a zip archive (or, before 1.6, a pickle stream starting with 0x80)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"
+
+
 def _torch_load(path: str, trust_pickle: bool):
+    if not _looks_like_torch_file(path):
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (neither a torch.save "
+                              "archive nor a safetensors file)")
     if trust_pickle:
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
