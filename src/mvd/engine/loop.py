@@ -1,0 +1,208 @@
+"""The training loop every stage shares: accumulation, schedules, precision, checkpoints, resume.
+
+A command supplies a :class:`TrainJob` (what to train, how to compute the loss on a batch, and
+the data); :func:`fit` does the rest. Data must be reproducible from (seed, epoch, position):
+``job.batches(epoch, start)`` yields the micro-batches of ``epoch`` from index ``start``, which
+is how a run killed mid-epoch resumes bitwise identically.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from .distributed import DistInfo, all_reduce_mean, barrier
+from .logger import RunLogger
+from .optim import apply_schedules, build_optimizer
+from .schedules import cosine_schedule, scaled_lr, total_batch_size
+from .state import latest_good_checkpoint, restore_training_state, save_training_state
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN/Inf; nothing after the last good checkpoint was saved."""
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 1
+    batch_size: int = 2
+    accum_steps: int = 1
+    lr: float = 1.5e-4
+    min_lr: float = 1e-5
+    warmup_epochs: float = 0.0
+    warmup_steps: int = -1
+    weight_decay: float = 0.05
+    weight_decay_end: Optional[float] = None
+    betas: tuple = (0.9, 0.95)
+    clip_grad: Optional[float] = None
+    precision: str = "auto"
+    save_every_steps: int = 0
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    max_steps: Optional[int] = None
+    resume: str = "auto"
+    seed: int = 0
+
+
+@dataclass
+class TrainJob:
+    name: str
+    model: nn.Module                      # what gets saved (e.g. the student)
+    train_module: nn.Module               # what runs forward (e.g. student + frozen teachers)
+    param_groups: list
+    loss_fn: Callable[[nn.Module, object], tuple[torch.Tensor, dict]]
+    batches: Callable[[int, int], Iterable]
+    batches_per_epoch: int                # micro-batches per rank per epoch
+    clips_per_batch: int                  # clips in one micro-batch (repeats included)
+    num_repeats: int = 1
+    count_repeats_in_lr: bool = True
+    end_of_epoch: Optional[Callable[[int], dict]] = None
+    metadata: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    """Per-rank seeds (the reference uses seed + rank)."""
+    seed = seed + rank
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    random.seed(seed)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype]:
+    """None means fp32. 'auto' is bf16 on CUDA (fp32 on CPU, where bf16 is much slower)."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    table = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in table:
+        raise ValueError(f"precision must be auto, fp32, bf16 or fp16; got {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 training needs a CUDA device; use fp32 on CPU")
+    return table[precision]
+
+
+def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> dict:
+    """Train ``job`` according to ``cfg``; returns the last logged metrics."""
+    steps_per_epoch = job.batches_per_epoch // cfg.accum_steps
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"an epoch has {job.batches_per_epoch} micro-batches per process, fewer than "
+            f"accum_steps={cfg.accum_steps}: use a smaller batch_size / accum_steps or more data")
+    total_batch = total_batch_size(cfg.batch_size, cfg.accum_steps, dist.world_size,
+                                   job.num_repeats, job.count_repeats_in_lr)
+    lr_values = cosine_schedule(scaled_lr(cfg.lr, total_batch), scaled_lr(cfg.min_lr, total_batch),
+                                cfg.epochs, steps_per_epoch, cfg.warmup_epochs, cfg.warmup_steps)
+    wd_end = cfg.weight_decay if cfg.weight_decay_end is None else cfg.weight_decay_end
+    wd_values = cosine_schedule(cfg.weight_decay, wd_end, cfg.epochs, steps_per_epoch)
+    total_steps = len(lr_values)
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+
+    module = job.train_module.to(dist.device)
+    job.model.to(dist.device)
+    dtype = autocast_dtype(cfg.precision, dist.device)
+    scaler = torch.amp.GradScaler(dist.device.type, enabled=dtype == torch.float16)
+    optimizer = build_optimizer(job.param_groups, lr=lr_values[0], betas=cfg.betas,
+                                fused=dist.device.type == "cuda")
+    ckpt_dir = output_dir / "checkpoints"
+    progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
+    if cfg.resume not in ("none", "", None):
+        path = latest_good_checkpoint(ckpt_dir) if cfg.resume == "auto" else Path(cfg.resume)
+        if path is not None:
+            progress = restore_training_state(path, job.model, optimizer, scaler)
+            if dist.is_main:
+                print(f"resumed from {path} at step {progress['global_step']}")
+    if dist.enabled:
+        module = DistributedDataParallel(
+            module, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+
+    logger = RunLogger(output_dir, total_steps, progress["global_step"], dist.is_main, job.name)
+    step = progress["global_step"]
+    nonfinite = torch.zeros((), device=dist.device, dtype=torch.bool)
+    running = {}
+    window_start, window_steps = time.perf_counter(), 0
+    last_metrics: dict = {}
+
+    def check_finite():
+        if bool(all_reduce_mean(nonfinite.float(), dist) > 0):
+            raise NonFiniteLossError(
+                f"the loss became NaN/Inf at or before optimizer step {step}; nothing after the "
+                f"last good checkpoint was saved. Lower the lr or enable clip_grad.")
+
+    def save(epoch, step_in_epoch):
+        check_finite()
+        if dist.is_main:
+            save_training_state(ckpt_dir, step, job.model, optimizer, scaler,
+                                {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": step},
+                                keep=cfg.keep_checkpoints)
+        barrier(dist)
+
+    try:
+        for epoch in range(progress["epoch"], cfg.epochs):
+            step_in_epoch = progress["step_in_epoch"] if epoch == progress["epoch"] else 0
+            batches = iter(job.batches(epoch, step_in_epoch * cfg.accum_steps))
+            module.train()
+            while step_in_epoch < steps_per_epoch and step < total_steps:
+                apply_schedules(optimizer, lr_values[step], wd_values[step])
+                for micro in range(cfg.accum_steps):
+                    batch = next(batches)
+                    sync = micro == cfg.accum_steps - 1 or not dist.enabled
+                    with contextlib.nullcontext() if sync else module.no_sync():
+                        with torch.autocast(dist.device.type, dtype=dtype or torch.float32,
+                                            enabled=dtype is not None):
+                            loss, parts = job.loss_fn(module, batch)
+                        scaler.scale(loss / cfg.accum_steps).backward()
+                    nonfinite |= ~torch.isfinite(loss.detach())
+                    for key, value in {"loss": loss, **parts}.items():
+                        running[key] = running.get(key, 0.0) + value.detach().float()
+                if cfg.clip_grad:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for g in optimizer.param_groups for p in g["params"]], cfg.clip_grad)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                step_in_epoch += 1
+                window_steps += 1
+                logger.advance()
+                if step % cfg.log_every == 0 or step == total_steps:
+                    check_finite()
+                    elapsed = time.perf_counter() - window_start
+                    micro_steps = window_steps * cfg.accum_steps
+                    values = all_reduce_mean(torch.stack(list(running.values())), dist) / micro_steps
+                    last_metrics = {k: v.item() for k, v in zip(running, values)}
+                    last_metrics.update(
+                        epoch=epoch, lr=lr_values[step - 1], weight_decay=wd_values[step - 1],
+                        clips_per_s=micro_steps * job.clips_per_batch * dist.world_size / elapsed)
+                    logger.log(step, last_metrics)
+                    running, window_start, window_steps = {}, time.perf_counter(), 0
+                periodic = cfg.save_every_steps and step % cfg.save_every_steps == 0
+                if periodic and step_in_epoch < steps_per_epoch:  # epoch ends save anyway
+                    save(epoch, step_in_epoch)
+            del batches  # leftover micro-batches (< accum_steps) are dropped, never carried over
+            if step_in_epoch < steps_per_epoch:  # stopped early by max_steps
+                save(epoch, step_in_epoch)
+                break
+            epoch_stats = job.end_of_epoch(epoch) if job.end_of_epoch else {}
+            if epoch_stats:
+                logger.log(step, {f"epoch_{k}": v for k, v in epoch_stats.items()}, show=False)
+            save(epoch + 1, 0)
+            if step >= total_steps:
+                break
+    finally:
+        logger.close()
+    if dist.is_main:
+        from ..checkpoint.io import save_model
+        save_model(job.model, output_dir / "model.safetensors",
+                   metadata={"global_step": str(step), **job.metadata})
+    barrier(dist)
+    return last_metrics
