@@ -13,7 +13,9 @@ import sys
 COMMAND_MODULES = (
     "mvd.smoke",
     "mvd.checkpoint.commands",
-    # "mvd.data.commands" is wired in once the data package lands.
+    "mvd.commands.pretrain",
+    "mvd.commands.distill",
+    "mvd.data.commands",
 )
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .config import check, option
 from .distributed import DistInfo, all_reduce_mean, barrier
 from .logger import RunLogger
 from .optim import apply_schedules, build_optimizer
@@ -33,24 +34,36 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class OptimConfig:
-    epochs: int = 1
-    batch_size: int = 2
-    accum_steps: int = 1
-    lr: float = 1.5e-4
-    min_lr: float = 1e-5
-    warmup_epochs: float = 0.0
-    warmup_steps: int = -1
-    weight_decay: float = 0.05
-    weight_decay_end: Optional[float] = None
-    betas: tuple = (0.9, 0.95)
-    clip_grad: Optional[float] = None
-    precision: str = "auto"
-    save_every_steps: int = 0
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    max_steps: Optional[int] = None
-    resume: str = "auto"
-    seed: int = 0
+    """Options every training command shares (spec §5.1)."""
+    epochs: int = option(1, "training epochs (the cosine schedule spans all of them)")
+    batch_size: int = option(2, "clips per process per micro-step, before repeated augmentation")
+    accum_steps: int = option(1, "micro-steps accumulated per optimizer step")
+    lr: float = option(1.5e-4, "base learning rate per 256 clips (scaled by the total batch)")
+    min_lr: float = option(1e-5, "final learning rate per 256 clips")
+    warmup_epochs: float = option(0.0, "linear warmup from 0, in epochs")
+    warmup_steps: int = option(-1, "warmup length in optimizer steps (overrides warmup_epochs if > 0)")
+    weight_decay: float = option(0.05, "AdamW weight decay")
+    weight_decay_end: Optional[float] = option(None, "final weight decay of a cosine wd schedule (default: constant)")
+    betas: tuple[float, ...] = option((0.9, 0.95), "AdamW betas")
+    clip_grad: Optional[float] = option(None, "max gradient norm (default: no clipping, as the reference)")
+    precision: str = option("auto", "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16")
+    save_every_steps: int = option(0, "also save a checkpoint every N optimizer steps (0: epochs only)")
+    keep_checkpoints: int = option(2, "resumable checkpoints kept in OUTPUT/checkpoints")
+    log_every: int = option(10, "log every N optimizer steps")
+    max_steps: Optional[int] = option(None, "stop after N optimizer steps in all (schedule unchanged)")
+    resume: str = option("auto", "auto (latest good checkpoint in the output dir), none, or a checkpoint folder")
+    seed: int = option(0, "random seed (each rank adds its rank)")
+
+    def validate(self) -> None:
+        check(self.epochs > 0, f"epochs must be positive, got {self.epochs}")
+        check(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
+        check(self.accum_steps > 0, f"accum_steps must be positive, got {self.accum_steps}")
+        check(self.lr > 0 and self.min_lr >= 0, "lr must be positive and min_lr non-negative")
+        check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+              f"betas must be two numbers in [0, 1), got {self.betas}")
+        check(self.precision in ("auto", "fp32", "bf16", "fp16"),
+              f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        check(self.log_every > 0, "log_every must be positive")
 
 
 @dataclass

@@ -1,0 +1,132 @@
+"""What every command shares: data options, the run wrapper (config, ranks, seeds, output dir),
+and building data loaders that can restart mid-epoch."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from ..engine.config import ConfigError, add_arguments, check, load_config, option, save_config
+from ..engine.distributed import DistInfo, cleanup, init_distributed
+from ..engine.loop import seed_everything
+
+log = logging.getLogger("mvd")
+
+
+@dataclass
+class DataOptions:
+    """Where the clips come from and how they are sampled (spec §4)."""
+    data: str = option("", "annotation list file, annotation folder (train.csv/val.csv/test.csv) or class folders")
+    data_root: Optional[str] = option(None, "folder prepended to relative paths in the lists")
+    dataset: Optional[str] = option(None, "k400, ssv2, ucf101 or hmdb51: split files, class count, flip and sampling rules")
+    num_frames: int = option(16, "frames per clip")
+    sampling_rate: int = option(4, "frame stride of the sampled clip")
+    input_size: int = option(224, "side of the square crop the model sees")
+    num_workers: int = option(4, "data loader worker processes per rank")
+    backend: str = option("pyav", "video decoder: pyav or decord")
+    max_fail_fraction: float = option(0.1, "stop when more than this fraction of tried videos is unusable")
+    synthesize: bool = option(False, "write the synthetic dataset into data_root first if it is not there (demo recipes)")
+    synth_videos: int = option(300, "synthetic dataset: number of videos")
+    synth_frames: int = option(48, "synthetic dataset: frames per video")
+    synth_size: int = option(64, "synthetic dataset: frame side in pixels")
+    synth_seed: int = option(0, "synthetic dataset: seed")
+
+    def validate_data(self) -> None:
+        check(bool(self.data), "data is required: an annotation list, an annotation folder or class folders")
+        check(self.num_frames > 0 and self.sampling_rate > 0, "num_frames and sampling_rate must be positive")
+        check(self.input_size > 0 and self.num_workers >= 0, "input_size must be positive, num_workers >= 0")
+        check(self.backend in ("pyav", "decord"), f"backend must be pyav or decord, got {self.backend!r}")
+
+
+def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
+    """Demo recipes create their data on first use (into data_root)."""
+    if not opts.synthesize:
+        return
+    check(bool(opts.data_root), "synthesize needs data_root (where the synthetic dataset goes)")
+    marker = Path(opts.data_root) / "dataset.json"
+    if is_main and not marker.exists():
+        from ..data.synth import make_synthetic_dataset
+        print(f"writing the synthetic dataset to {opts.data_root} ...")
+        make_synthetic_dataset(opts.data_root, num_videos=opts.synth_videos,
+                               num_frames=opts.synth_frames, size=opts.synth_size,
+                               seed=opts.synth_seed)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def resolve_data_path(opts: DataOptions) -> str:
+    """Relative list paths are looked up under data_root when they are not found as given."""
+    if not os.path.exists(opts.data) and opts.data_root:
+        candidate = os.path.join(opts.data_root, opts.data)
+        if os.path.exists(candidate):
+            return candidate
+    return opts.data
+
+
+class _SkipSampler(Sampler):
+    """The epoch's index order with the first ``skip`` indices removed (mid-epoch resume)."""
+
+    def __init__(self, sampler, skip: int):
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self):
+        for position, index in enumerate(self.sampler):
+            if position >= self.skip:
+                yield index
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.skip)
+
+
+def epoch_batches(loader, epoch: int, start_batch: int):
+    """Micro-batches of ``epoch`` from ``start_batch`` on, for an ``mvd.data`` EpochLoader.
+
+    Items are pure functions of (seed, epoch, index), so skipping indices reproduces exactly
+    the batches an uninterrupted run would have seen.
+    """
+    loader.set_epoch(epoch)
+    kwargs = dict(loader._kwargs)
+    kwargs["sampler"] = _SkipSampler(loader.sampler, start_batch * kwargs["batch_size"])
+    generator = torch.Generator().manual_seed(loader.seed * 1_000_003 + epoch)
+    yield from DataLoader(loader.dataset, generator=generator, **kwargs)
+
+
+def run(config_cls, args: argparse.Namespace, body: Callable[[object, DistInfo, Path], int]) -> int:
+    """Parse the config, set up ranks and seeds, save the resolved config, run ``body``."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(config_cls, args.config, args)
+    except ConfigError as error:
+        print(f"mvd {args.command}: config error: {error}", file=sys.stderr)
+        return 2
+    nested = torch.distributed.is_available() and torch.distributed.is_initialized()
+    dist = init_distributed(getattr(config, "device", "auto"))
+    output_dir = Path(args.output_dir)
+    try:
+        seed_everything(getattr(config, "seed", 0), dist.rank)
+        if dist.is_main:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, output_dir / "config.yaml")
+        return body(config, dist, output_dir)
+    except ConfigError as error:
+        print(f"mvd {args.command}: config error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if not nested:  # a recipe run from inside another command keeps the caller's group
+            cleanup(dist)
+
+
+def register_command(subparsers, name: str, config_cls, body, help: str, description: str) -> None:
+    parser = subparsers.add_parser(name, help=help, description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--config", help="YAML recipe (flags override its values)")
+    parser.add_argument("--output-dir", required=True, help="where checkpoints, logs and results go")
+    add_arguments(parser, config_cls)
+    parser.set_defaults(func=lambda args: run(config_cls, args, body))

@@ -1,0 +1,122 @@
+"""`mvd distill`: stage 2, masked video distillation from frozen image and/or video teachers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..data.annotations import load_annotations
+from ..data.datasets import PretrainDataset
+from ..data.loader import build_loader
+from ..engine.config import check, option
+from ..engine.loop import OptimConfig, TrainJob, fit
+from ..engine.optim import parameter_groups
+from ..models.registry import create_model
+from ..objective import MaskedVideoDistillation
+from .common import DataOptions, ensure_synthetic_data, epoch_batches, register_command, resolve_data_path
+from .teachers import build_teacher, ensure_teacher_checkpoint
+
+
+@dataclass
+class DistillConfig(OptimConfig, DataOptions):
+    model: str = option("student_base", "student registry name (mvd models lists them)")
+    model_options: dict = option({}, "extra student options, e.g. {depth: 4, drop_path_rate: 0.1}")
+    teachers: tuple[str, ...] = option(("image", "video"), "which teachers: image, video or both (co-teaching)")
+    image_teacher: str = option("image_teacher_base", "image teacher registry name (official files)")
+    image_teacher_checkpoint: str = option("", "image teacher weights: our mae_* output, or MAE's mae_pretrain_vit_*.pth")
+    image_teacher_options: dict = option({}, "extra image teacher options")
+    image_teacher_recipe: Optional[str] = option(None, "pretrain-image recipe that creates the checkpoint if it is missing")
+    video_teacher: str = option("video_teacher_base", "video teacher registry name (official files)")
+    video_teacher_checkpoint: str = option("", "video teacher weights: our videomae_* output, VideoMAE or Hugging Face files")
+    video_teacher_options: dict = option({}, "extra video teacher options")
+    video_teacher_recipe: Optional[str] = option(None, "pretrain-video recipe that creates the checkpoint if it is missing")
+    teacher_input_size: Optional[int] = option(None, "image teacher resolution (196 for MAE ViT-H/14; default input_size)")
+    trust_pickle: bool = option(False, "allow arbitrary unpickling of teacher files (trusted sources only)")
+    mask_type: str = option("tube", "tube or random")
+    mask_ratio: float = option(0.9, "fraction of tokens hidden from the student")
+    num_sample: int = option(1, "repeated augmentation: views per decoded clip")
+    loss: str = option("smooth_l1", "smooth_l1, l2 or l1")
+    image_loss_weight: float = option(1.0, "lambda of the image-teacher loss")
+    video_loss_weight: float = option(1.0, "lambda of the video-teacher loss")
+    normalize_targets: bool = option(False, "non-affine LayerNorm on teacher features (off in the paper)")
+    decay_mask_tokens: bool = option(False, "apply weight decay to the mask tokens (reference quirk, spec §10.3)")
+    device: str = option("auto", "auto, cpu or cuda")
+
+    def validate(self) -> None:
+        OptimConfig.validate(self)
+        self.validate_data()
+        check(0.0 <= self.mask_ratio < 1.0, f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        check(self.mask_type in ("tube", "random"), f"mask_type must be tube or random, got {self.mask_type!r}")
+        check(set(self.teachers) <= {"image", "video"} and self.teachers,
+              f"teachers must be image, video or both, got {self.teachers}")
+        check(self.num_sample >= 1, "num_sample must be at least 1")
+
+
+def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillation:
+    """Frozen teachers (loaded strictly) and a fresh student sized to their outputs."""
+    teachers, reports = {}, []
+    tubelet = cfg.model_options.get("tubelet_size", 2)
+    for kind in cfg.teachers:
+        checkpoint = getattr(cfg, f"{kind}_teacher_checkpoint")
+        if checkpoint:
+            ensure_teacher_checkpoint(kind, checkpoint, getattr(cfg, f"{kind}_teacher_recipe"))
+        geometry = ({"img_size": cfg.teacher_input_size or cfg.input_size, "tubelet_size": tubelet}
+                    if kind == "image" else
+                    {"img_size": cfg.input_size, "num_frames": cfg.num_frames, "tubelet_size": tubelet})
+        teacher, report = build_teacher(kind, getattr(cfg, f"{kind}_teacher"), checkpoint,
+                                        getattr(cfg, f"{kind}_teacher_options"), geometry,
+                                        cfg.trust_pickle)
+        teachers[kind] = teacher
+        reports.append(f"{kind} teacher: {report}")
+    if is_main:
+        print("\n".join(reports))
+    student = create_model(cfg.model, num_frames=cfg.num_frames, img_size=cfg.input_size,
+                           teachers=tuple(cfg.teachers),
+                           **{f"{k}_teacher_dim": t.out_dim for k, t in teachers.items()},
+                           **cfg.model_options)
+    return MaskedVideoDistillation(student, teachers, loss=cfg.loss,
+                                   weights={"image": cfg.image_loss_weight, "video": cfg.video_loss_weight},
+                                   normalize_targets=cfg.normalize_targets)
+
+
+def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
+    ensure_synthetic_data(cfg, dist.is_main)
+    objective = build_objective(cfg, dist.is_main)
+    student = objective.student
+    samples = load_annotations(resolve_data_path(cfg), cfg.data_root, split="train",
+                               dataset=cfg.dataset, labelled=False)
+    patch = student.encoder.patch_embed
+    dataset = PretrainDataset(samples, num_frames=cfg.num_frames, stride=cfg.sampling_rate,
+                              input_size=cfg.input_size, teacher_size=cfg.teacher_input_size,
+                              patch_size=patch.patch_size, tubelet_size=patch.tubelet_size,
+                              mask_type=cfg.mask_type, mask_ratio=cfg.mask_ratio,
+                              num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
+                              max_fail_fraction=cfg.max_fail_fraction)
+    loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
+                          seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
+                          pin_memory=dist.device.type == "cuda")
+    separate_teacher_view = cfg.teacher_input_size not in (None, cfg.input_size)
+
+    def loss_fn(module, batch):
+        video, teacher_video, mask = (t.to(dist.device, non_blocking=True) for t in batch)
+        return module(video, mask, teacher_video if separate_teacher_view else None)
+
+    job = TrainJob(
+        name="distill", model=student, train_module=objective,
+        param_groups=parameter_groups(objective, cfg.weight_decay, decay_mask_tokens=cfg.decay_mask_tokens),
+        loss_fn=loss_fn, batches=lambda epoch, start: epoch_batches(loader, epoch, start),
+        batches_per_epoch=len(loader), clips_per_batch=cfg.batch_size * cfg.num_sample,
+        num_repeats=cfg.num_sample, end_of_epoch=lambda epoch: {"data": dataset.tracker.summary()},
+        metadata={"stage": "distill"})
+    metrics = fit(job, cfg, dist, output_dir)
+    if dist.is_main:
+        print(f"distillation done: {output_dir / 'model.safetensors'}; last metrics {metrics}")
+    return 0
+
+
+def register(subparsers) -> None:
+    register_command(
+        subparsers, "distill", DistillConfig, distill,
+        help="stage 2: distil a student from frozen image/video teachers (MVD)",
+        description="Masked video distillation (spec §1.5, §2, §5.2). The student sees tube-masked "
+                    "clips and regresses the frozen teachers' features at the masked positions.")

@@ -1,0 +1,114 @@
+"""Stage 1: `mvd pretrain-image` (MAE on video frames) and `mvd pretrain-video` (VideoMAE).
+
+Their outputs' encoders are the teachers of `mvd distill`. `pretrain-video` with a student-sized
+model is also the pixel-target baseline that MVD is compared with.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..data.annotations import load_annotations
+from ..data.datasets import PretrainDataset
+from ..data.loader import build_loader
+from ..engine.config import check, option
+from ..engine.loop import OptimConfig, TrainJob, fit
+from ..engine.optim import parameter_groups
+from ..losses import image_pixel_targets, pixel_reconstruction_loss, video_pixel_targets
+from ..masking import random_mask
+from ..models.registry import create_model
+from .common import DataOptions, ensure_synthetic_data, epoch_batches, register_command, resolve_data_path
+
+
+@dataclass
+class PixelPretrainConfig(OptimConfig, DataOptions):
+    model: str = option("videomae_base", "registry name: videomae_* (pretrain-video) or mae_* (pretrain-image)")
+    model_options: dict = option({}, "extra model options, e.g. {depth: 4}")
+    mask_type: str = option("tube", "tube or random (pretrain-video); pretrain-image always masks at random per frame")
+    mask_ratio: float = option(0.9, "fraction of patches hidden (VideoMAE 0.9, MAE 0.75)")
+    normalize_pixels: bool = option(True, "regress per-patch normalised pixels (norm_pix_loss)")
+    num_sample: int = option(1, "repeated augmentation: views per decoded clip")
+    frames_per_clip: int = option(4, "pretrain-image: frames taken from each sampled clip as images")
+    device: str = option("auto", "auto, cpu or cuda")
+
+    def validate(self) -> None:
+        OptimConfig.validate(self)
+        self.validate_data()
+        check(0.0 <= self.mask_ratio < 1.0, f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        check(self.num_sample >= 1 and self.frames_per_clip >= 1, "num_sample and frames_per_clip must be >= 1")
+
+
+def _data(cfg: PixelPretrainConfig, dist, num_frames: int, stride: int, patch: int, tubelet: int):
+    ensure_synthetic_data(cfg, dist.is_main)
+    samples = load_annotations(resolve_data_path(cfg), cfg.data_root, split="train",
+                               dataset=cfg.dataset, labelled=False)
+    dataset = PretrainDataset(samples, num_frames=num_frames, stride=stride,
+                              input_size=cfg.input_size, patch_size=patch, tubelet_size=tubelet,
+                              mask_type=cfg.mask_type, mask_ratio=cfg.mask_ratio,
+                              num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
+                              max_fail_fraction=cfg.max_fail_fraction)
+    loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
+                          seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
+                          pin_memory=dist.device.type == "cuda")
+    return dataset, loader
+
+
+def _job(name, model, cfg, dataset, loader, loss_fn, clips_per_batch):
+    return TrainJob(
+        name=name, model=model, train_module=model,
+        param_groups=parameter_groups(model, cfg.weight_decay), loss_fn=loss_fn,
+        batches=lambda epoch, start: epoch_batches(loader, epoch, start),
+        batches_per_epoch=len(loader), clips_per_batch=clips_per_batch,
+        num_repeats=cfg.num_sample, end_of_epoch=lambda epoch: {"data": dataset.tracker.summary()},
+        metadata={"stage": name})
+
+
+def pretrain_video(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
+    check(cfg.model.startswith("videomae_"), f"pretrain-video trains videomae_* models, got {cfg.model}")
+    model = create_model(cfg.model, num_frames=cfg.num_frames, img_size=cfg.input_size, **cfg.model_options)
+    patch, tubelet = model.patch_size, model.tubelet_size
+    dataset, loader = _data(cfg, dist, cfg.num_frames, cfg.sampling_rate, patch, tubelet)
+
+    def loss_fn(module, batch):
+        video, _, mask = (t.to(dist.device, non_blocking=True) for t in batch)
+        targets = video_pixel_targets(video, patch, tubelet, cfg.normalize_pixels)
+        return pixel_reconstruction_loss(module(video, mask), targets, mask), {}
+
+    fit(_job("pretrain-video", model, cfg, dataset, loader, loss_fn, cfg.batch_size * cfg.num_sample),
+        cfg, dist, output_dir)
+    return 0
+
+
+def pretrain_image(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
+    check(cfg.model.startswith("mae_"), f"pretrain-image trains mae_* models, got {cfg.model}")
+    model = create_model(cfg.model, img_size=cfg.input_size, **cfg.model_options)
+    patch = model.patch_size
+    # Frames for MAE come from short clips spread over each video (tubelet 1: any frame count).
+    dataset, loader = _data(cfg, dist, cfg.frames_per_clip, cfg.sampling_rate, patch, 1)
+    tokens = (cfg.input_size // patch) ** 2
+
+    def loss_fn(module, batch):
+        video = batch[0].to(dist.device, non_blocking=True)
+        images = video.transpose(1, 2).flatten(0, 1)  # (B*T, 3, H, W): every frame is an image
+        mask = random_mask(images.shape[0], tokens, cfg.mask_ratio).to(dist.device)
+        targets = image_pixel_targets(images, patch, cfg.normalize_pixels)
+        return pixel_reconstruction_loss(module(images, mask), targets, mask), {}
+
+    fit(_job("pretrain-image", model, cfg, dataset, loader, loss_fn,
+             cfg.batch_size * cfg.num_sample * cfg.frames_per_clip), cfg, dist, output_dir)
+    return 0
+
+
+def register(subparsers) -> None:
+    register_command(
+        subparsers, "pretrain-video", PixelPretrainConfig, pretrain_video,
+        help="stage 1: VideoMAE pixel pretraining (the video teacher, or the pixel baseline)",
+        description="Masked video modelling: tube-masked clips, normalised-pixel regression of the "
+                    "masked tubelets. The encoder of the result is a video teacher.")
+    register_command(
+        subparsers, "pretrain-image", PixelPretrainConfig, pretrain_image,
+        help="stage 1: MAE pixel pretraining on video frames (the image teacher)",
+        description="Masked image modelling on frames sampled from the clips: random masking, "
+                    "normalised-pixel regression. The encoder of the result is an image teacher.")

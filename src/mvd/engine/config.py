@@ -1,0 +1,144 @@
+"""Recipes: dataclass configs filled from defaults < YAML file < command-line flags.
+
+Every field of a command's config dataclass becomes a ``--flag`` (underscores as dashes) with
+the field's ``help`` metadata, so ``mvd <cmd> --help`` documents every option. Unknown YAML keys
+and out-of-range values are errors that name the key.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or flag value is invalid; the message names it."""
+
+
+def option(default: Any, help: str, **kwargs) -> Any:
+    """A config field with its ``--help`` text."""
+    if isinstance(default, (list, dict, tuple)):
+        return dataclasses.field(default_factory=lambda: type(default)(default),
+                                 metadata={"help": help, **kwargs})
+    return dataclasses.field(default=default, metadata={"help": help, **kwargs})
+
+
+def _base_type(annotation):
+    """(python type, is_optional, is_sequence) of a field annotation."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    optional = False
+    if origin is typing.Union:
+        non_none = [a for a in args if a is not type(None)]
+        optional = len(non_none) < len(args)
+        annotation = non_none[0]
+        origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is dict or annotation is dict:
+        return dict, optional, False
+    if origin in (list, tuple) or annotation in (list, tuple):
+        return (args[0] if args else str), optional, True
+    return annotation, optional, False
+
+
+def _coerce(name: str, value, annotation):
+    kind, optional, sequence = _base_type(annotation)
+    if kind is dict:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ConfigError(f"{name}: expected a JSON mapping, got {value!r} ({error})") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+        return dict(value)
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ConfigError(f"{name} cannot be empty")
+    try:
+        if sequence:
+            items = value if isinstance(value, (list, tuple)) else [value]
+            return tuple(_coerce_scalar(v, kind) for v in items)
+        return _coerce_scalar(value, kind)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{name}: cannot read {value!r} as {kind.__name__} ({error})") from None
+
+
+def _coerce_scalar(value, kind):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("expected true or false")
+    if kind is float and isinstance(value, str):
+        return float(value)
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError("expected an integer")
+    return kind(value)
+
+
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
+    """One flag per field; defaults are suppressed so only explicit flags override the YAML."""
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("cli") is False:
+            continue
+        kind, _, sequence = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        text = f"{f.metadata.get('help', '')} (default: {default})"
+        if kind is bool and not sequence:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=text)
+        else:
+            parser.add_argument(flag, nargs="+" if sequence else None, default=argparse.SUPPRESS,
+                                metavar=f.name.upper(), help=text)
+
+
+def load_config(cls, config_file: Optional[str], cli: argparse.Namespace):
+    """Build ``cls`` from its defaults, then the YAML file, then explicit flags; validate it."""
+    values: dict = {}
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    if config_file:
+        path = Path(config_file)
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must hold a mapping of option: value")
+        unknown = sorted(set(loaded) - names)
+        if unknown:
+            raise ConfigError(f"{path}: unknown option(s) {unknown}; `--help` lists the options")
+        values.update({k: _coerce(k, v, hints[k]) for k, v in loaded.items()})
+    for name in names:
+        if hasattr(cli, name):
+            values[name] = _coerce(name, getattr(cli, name), hints[name])
+    config = cls(**values)
+    validate = getattr(config, "validate", None)
+    if validate:
+        validate()
+    return config
+
+
+def save_config(config, path: Path) -> None:
+    data = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
