@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "mvd.checkpoint.commands",
     "mvd.commands.pretrain",
     "mvd.commands.distill",
+    "mvd.commands.finetune",
     "mvd.data.commands",
 )
 

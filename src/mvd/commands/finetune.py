@@ -1,0 +1,152 @@
+"""`mvd finetune`: supervised fine-tuning of a classifier from a pretrained encoder (spec §4.4, §5.3)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..checkpoint.io import CheckpointError
+from ..checkpoint.load import load_checkpoint
+from ..data.annotations import NUM_CLASSES, load_annotations
+from ..data.datasets import FinetuneDataset, dataset_defaults
+from ..data.loader import build_loader
+from ..data.mixup import Mixup, soft_target_cross_entropy
+from ..engine.config import ConfigError, check, option
+from ..engine.loop import OptimConfig, TrainJob, autocast_dtype, fit
+from ..engine.optim import parameter_groups
+from ..eval.metrics import validate
+from ..models.registry import create_model
+from .common import DataOptions, ensure_synthetic_data, epoch_batches, register_command, resolve_data_path
+
+
+@dataclass
+class FinetuneConfig(OptimConfig, DataOptions):
+    model: str = option("classifier_base", "classifier registry name")
+    model_options: dict = option({}, "extra classifier options, e.g. {drop_path_rate: 0.1, fc_drop_rate: 0.5}")
+    num_classes: Optional[int] = option(None, "classes (default: the dataset's count, or max label + 1)")
+    init_checkpoint: str = option("", "pretrained weights: an mvd distill/pretrain output or an official file ('' = from scratch)")
+    trust_pickle: bool = option(False, "allow arbitrary unpickling of the init checkpoint")
+    layer_decay: float = option(0.75, "layer-wise lr decay (spec §5.1)")
+    num_sample: int = option(2, "repeated augmentation: augmented views per decoded clip")
+    lr_batch_includes_repeats: bool = option(True, "count repeated views in lr scaling (false = reference, spec §10.7)")
+    randaugment: Optional[str] = option("rand-m7-n4-mstd0.5-inc1", "video RandAugment policy (none to disable)")
+    reprob: float = option(0.25, "cube random erasing probability")
+    flip: Optional[bool] = option(None, "horizontal flip (default: per dataset, off for ssv2)")
+    sampling: Optional[str] = option(None, "dense or uniform (default: per dataset, uniform for ssv2)")
+    short_side_size: Optional[int] = option(None, "validation short-side resize (default input_size)")
+    mixup: float = option(0.8, "mixup alpha (0 disables)")
+    cutmix: float = option(1.0, "cutmix alpha (0 disables)")
+    mixup_prob: float = option(1.0, "probability of mixing a batch")
+    mixup_switch_prob: float = option(0.5, "probability of cutmix instead of mixup")
+    smoothing: float = option(0.1, "label smoothing")
+    reference_cutmix: bool = option(False, "reproduce the reference's T x H CutMix slice (spec §10.6), parity only")
+    validate_every: int = option(1, "single-view validation every N epochs (0: never)")
+    device: str = option("auto", "auto, cpu or cuda")
+    # fine-tuning defaults of the reference (spec §5.1, §5.3)
+    betas: tuple[float, ...] = option((0.9, 0.999), "AdamW betas")
+    lr: float = option(5e-4, "base learning rate per 256 clips")
+    min_lr: float = option(1e-6, "final learning rate per 256 clips")
+    warmup_epochs: float = option(5.0, "linear warmup from 0, in epochs")
+
+    def validate(self) -> None:
+        OptimConfig.validate(self)
+        self.validate_data()
+        check(0 < self.layer_decay <= 1, f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        check(self.num_sample >= 1, "num_sample must be at least 1")
+        check(self.sampling in (None, "dense", "uniform"), f"sampling must be dense or uniform, got {self.sampling!r}")
+        check(0 <= self.smoothing < 1, "smoothing must be in [0, 1)")
+
+
+def _num_classes(cfg: FinetuneConfig, samples) -> int:
+    if cfg.num_classes:
+        return cfg.num_classes
+    if cfg.dataset and cfg.dataset.lower() in NUM_CLASSES:
+        return NUM_CLASSES[cfg.dataset.lower()]
+    return max(s.label for s in samples) + 1
+
+
+def build_classifier(cfg: FinetuneConfig, num_classes: int, is_main: bool):
+    model = create_model(cfg.model, num_classes=num_classes, num_frames=cfg.num_frames,
+                         img_size=cfg.input_size, **cfg.model_options)
+    if cfg.init_checkpoint:
+        try:
+            report = load_checkpoint(model, cfg.init_checkpoint, trust_pickle=cfg.trust_pickle)
+        except CheckpointError as error:
+            raise ConfigError(f"init_checkpoint: {error}") from None
+        if is_main:
+            print(f"initialised from {report}")
+    elif is_main:
+        print("no init_checkpoint: training from scratch")
+    return model
+
+
+def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
+    ensure_synthetic_data(cfg, dist.is_main)
+    source = resolve_data_path(cfg)
+    train_samples = load_annotations(source, cfg.data_root, split="train", dataset=cfg.dataset, labelled=True)
+    num_classes = _num_classes(cfg, train_samples)
+    defaults = dataset_defaults(cfg.dataset)
+    common = dict(sampling=cfg.sampling or defaults["sampling"], num_frames=cfg.num_frames,
+                  stride=cfg.sampling_rate, input_size=cfg.input_size, backend=cfg.backend,
+                  seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction)
+    train_set = FinetuneDataset(train_samples, mode="train", num_sample=cfg.num_sample,
+                                flip=defaults["flip"] if cfg.flip is None else cfg.flip,
+                                randaugment=cfg.randaugment if cfg.randaugment not in ("", "none") else None,
+                                reprob=cfg.reprob, **common)
+    loader = build_loader(train_set, cfg.batch_size, train=True, num_workers=cfg.num_workers,
+                          seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
+                          pin_memory=dist.device.type == "cuda")
+    val_loader = None
+    if cfg.validate_every:
+        val_samples = load_annotations(source, cfg.data_root, split="val", dataset=cfg.dataset, labelled=True)
+        val_set = FinetuneDataset(val_samples, mode="val", short_side_size=cfg.short_side_size, **common)
+        val_loader = build_loader(val_set, cfg.batch_size, train=False, num_workers=cfg.num_workers,
+                                  seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+    model = build_classifier(cfg, num_classes, dist.is_main)
+    use_mixup = cfg.mixup > 0 or cfg.cutmix > 0
+    mixer = Mixup(num_classes, cfg.mixup, cfg.cutmix, cfg.mixup_prob, cfg.mixup_switch_prob,
+                  cfg.smoothing, reference_cutmix=cfg.reference_cutmix) if use_mixup else None
+
+    def loss_fn(module, batch):
+        clips, labels = batch[0].to(dist.device, non_blocking=True), batch[1].to(dist.device)
+        if mixer is None:
+            return F.cross_entropy(module(clips), labels, label_smoothing=cfg.smoothing), {}
+        # Mixing draws come from the global torch RNG, which checkpoints save and restore.
+        mixer.rng = np.random.default_rng(int(torch.randint(2 ** 62, (1,)).item()))
+        clips, targets = mixer(clips, labels)
+        return soft_target_cross_entropy(module(clips), targets), {}
+
+    dtype = autocast_dtype(cfg.precision, dist.device)
+
+    def end_of_epoch(epoch: int) -> dict:
+        stats = {"data": train_set.tracker.summary()}
+        if val_loader is not None and (epoch + 1) % cfg.validate_every == 0:
+            stats.update(validate(model, epoch_batches(val_loader, 0, 0), dist, dtype))
+            if dist.is_main:
+                tqdm.write(f"epoch {epoch}: val top-1 {stats['val_acc1']:.2f}  top-5 {stats['val_acc5']:.2f} "
+                      f"(single view, {stats['val_clips']} clips)")
+        return stats
+
+    job = TrainJob(
+        name="finetune", model=model, train_module=model,
+        param_groups=parameter_groups(model, cfg.weight_decay, layer_decay=cfg.layer_decay),
+        loss_fn=loss_fn, batches=lambda epoch, start: epoch_batches(loader, epoch, start),
+        batches_per_epoch=len(loader), clips_per_batch=cfg.batch_size * cfg.num_sample,
+        num_repeats=cfg.num_sample, count_repeats_in_lr=cfg.lr_batch_includes_repeats,
+        end_of_epoch=end_of_epoch, metadata={"stage": "finetune"})
+    fit(job, cfg, dist, output_dir)
+    return 0
+
+
+def register(subparsers) -> None:
+    register_command(
+        subparsers, "finetune", FinetuneConfig, finetune,
+        help="fine-tune a classifier from a pretrained encoder (action recognition)",
+        description="Supervised fine-tuning (spec §4.4, §5.3): RandAugment, random resized crop, "
+                    "flip, cube erasing, repeated augmentation, Mixup/CutMix with label smoothing, "
+                    "layer-wise lr decay, per-epoch single-view validation.")

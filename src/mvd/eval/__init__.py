@@ -1,0 +1,1 @@
+"""Evaluation: accuracies, single-view validation, multi-view testing, frozen-feature probes."""
