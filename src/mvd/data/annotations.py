@@ -1,0 +1,140 @@
+"""Annotation lists: ``path label`` lines, unlabelled pretraining lists, class-folder layouts.
+
+Fields are split on any run of whitespace (the reference splits on exactly one space and so breaks
+on DATASET.md's own two-space example, spec §10.17). A path without an extension gets ``.mp4``
+unless it names an existing frame folder. ``data_root`` is joined in front of relative paths.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from .decode import FRAME_EXTENSIONS
+from .errors import AnnotationError
+
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv")
+
+# Class counts the reference asserts (spec §4.4).
+NUM_CLASSES = {"k400": 400, "ssv2": 174, "ucf101": 101, "hmdb51": 51}
+
+# Which annotation file each stage reads (spec §4.4 table, §10.17): UCF101/HMDB51 validate on
+# test.csv and run the final multi-view test on val.csv.
+SPLIT_FILES = {
+    "k400": {"train": "train.csv", "val": "val.csv", "test": "val.csv"},
+    "ssv2": {"train": "train.csv", "val": "val.csv", "test": "val.csv"},
+    "ucf101": {"train": "train.csv", "val": "test.csv", "test": "val.csv"},
+    "hmdb51": {"train": "train.csv", "val": "test.csv", "test": "val.csv"},
+}
+DEFAULT_SPLIT_FILES = {"train": "train.csv", "val": "val.csv", "test": "test.csv"}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One video: ``path`` is resolved (data_root joined); ``key`` is the path as listed, which
+    stays unique across folders and serves as the test-time video id."""
+
+    path: str
+    label: Optional[int]
+    key: str
+
+
+def _resolve(path: str, data_root: Optional[str]) -> str:
+    full = os.path.join(data_root, path) if data_root else path
+    if not os.path.splitext(path)[1] and not os.path.isdir(full):
+        full += ".mp4"
+    return full
+
+
+def video_id(listed_path: str) -> str:
+    """Test-time id: the listed path without extension, so ``a/x.mp4`` and ``b/x.mp4`` differ."""
+    root, ext = os.path.splitext(listed_path.replace(os.sep, "/"))
+    return root if ext.lower() in VIDEO_EXTENSIONS else listed_path.replace(os.sep, "/")
+
+
+def read_list(file: str, data_root: Optional[str] = None, labelled: Optional[bool] = None,
+              num_classes: Optional[int] = None) -> list[Sample]:
+    """Parse an annotation list.
+
+    ``labelled``: True requires ``path label``; False reads only the first field (extra fields
+    ignored, as pretraining does); None accepts ``path`` or ``path label``. Paths with spaces
+    work only in the labelled forms (the label is the last field).
+    """
+    samples = []
+    with open(file, encoding="utf-8") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = line.split()
+            label = None
+            if labelled is False:
+                path = fields[0]
+            elif len(fields) >= 2 and _is_int(fields[-1]):
+                path, label = " ".join(fields[:-1]), int(fields[-1])
+            elif labelled or len(fields) > 1:
+                what = "no label" if len(fields) == 1 else f"label {fields[-1]!r} is not an integer"
+                form = "path label" if labelled else "path [label]"
+                raise AnnotationError(file, line_no, f"expected '{form}', got {line!r} ({what})")
+            else:
+                path = line
+            if label is not None and (label < 0 or (num_classes is not None and label >= num_classes)):
+                raise AnnotationError(file, line_no, f"label {label} outside [0, {num_classes})")
+            samples.append(Sample(_resolve(path, data_root), label, video_id(path)))
+    if not samples:
+        raise AnnotationError(file, 0, "annotation list has no entries")
+    return samples
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_frame_folder(path: str) -> bool:
+    return os.path.isdir(path) and any(f.lower().endswith(FRAME_EXTENSIONS) for f in os.listdir(path))
+
+
+def read_class_folders(root: str) -> tuple[list[Sample], list[str]]:
+    """``root/<class>/<video file or frame folder>``; labels follow the sorted class names."""
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not classes:
+        raise AnnotationError(root, 0, "no class folders found")
+    samples = []
+    for label, name in enumerate(classes):
+        for entry in sorted(os.listdir(os.path.join(root, name))):
+            full = os.path.join(root, name, entry)
+            if entry.lower().endswith(VIDEO_EXTENSIONS) or _is_frame_folder(full):
+                samples.append(Sample(full, label, video_id(f"{name}/{entry}")))
+    if not samples:
+        raise AnnotationError(root, 0, "class folders hold no videos")
+    return samples, classes
+
+
+def split_file(anno_dir: str, split: str, dataset: Optional[str] = None) -> str:
+    """Path of the list a stage reads: ``split`` is train / val (per-epoch) / test (final)."""
+    table = SPLIT_FILES.get((dataset or "").lower(), DEFAULT_SPLIT_FILES)
+    if split not in table:
+        raise ValueError(f"unknown split {split!r}; expected train, val or test")
+    return os.path.join(anno_dir, table[split])
+
+
+def load_annotations(source: str, data_root: Optional[str] = None, split: Optional[str] = None,
+                     dataset: Optional[str] = None, labelled: Optional[bool] = None) -> list[Sample]:
+    """One entry point for a list file, an annotation directory (+split) or class folders."""
+    num_classes = NUM_CLASSES.get((dataset or "").lower())
+    if os.path.isdir(source):
+        if split is not None and os.path.isfile(split_file(source, split, dataset)):
+            return read_list(split_file(source, split, dataset), data_root, labelled, num_classes)
+        if split is not None and any(os.path.isfile(os.path.join(source, f))
+                                     for f in DEFAULT_SPLIT_FILES.values()):
+            raise FileNotFoundError(f"{split_file(source, split, dataset)} not found")
+        return read_class_folders(source)[0]
+    return read_list(source, data_root, labelled, num_classes)
+
+
+__all__ = ["NUM_CLASSES", "SPLIT_FILES", "Sample", "VIDEO_EXTENSIONS", "load_annotations",
+           "read_class_folders", "read_list", "split_file", "video_id"]

@@ -1,0 +1,259 @@
+"""Map-style datasets for pretraining, fine-tuning (train / val) and multi-view testing.
+
+Randomness: each item draws from ``numpy.random.default_rng([seed, epoch, index])`` and a torch
+Generator seeded from it, so a batch is a pure function of (seed, epoch, index), whichever worker
+builds it, and no two workers or items share a stream (spec §10.13 fixed). Call ``set_epoch``
+every epoch (``EpochLoader`` does it). Each video is decoded once per item; repeated views
+(``num_sample``) and test views reuse the decoded frames.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..masking import make_mask
+from . import sampling
+from .annotations import Sample
+from .decode import open_video
+from .erasing import cube_random_erase
+from .errors import DataError, VideoDecodeError
+from .randaugment import VideoRandAugment
+from .robust import FailureTracker, load_with_replacement
+from .transforms import (center_crop, crop, frames_to_tensor, hflip, multiscale_crop_box, normalize,
+                         random_resized_crop_box, resize, short_side_resize, to_cthw)
+
+# Per-dataset fine-tuning defaults (spec §4.4/§4.5): SSv2 labels depend on direction.
+DATASET_DEFAULTS = {
+    "ssv2": dict(sampling="uniform", flip=False, test_clips=2),
+    "k400": dict(sampling="dense", flip=True, test_clips=5),
+    "ucf101": dict(sampling="dense", flip=True, test_clips=5),
+    "hmdb51": dict(sampling="dense", flip=True, test_clips=5),
+}
+
+
+def dataset_defaults(name: Optional[str]) -> dict:
+    """Sampling / flip / test-clip defaults for a dataset name (unknown names get K400's)."""
+    return dict(DATASET_DEFAULTS.get((name or "").lower(), DATASET_DEFAULTS["k400"]))
+
+
+class VideoDataset(torch.utils.data.Dataset):
+    """Shared machinery: seeding per item, decoding once, and replacing unusable videos."""
+
+    def __init__(self, samples: Sequence[Sample], *, backend: str = "pyav", seed: int = 0,
+                 min_frames: int = 1, max_fail_fraction: float = 0.1, min_checked: int = 50,
+                 max_tries: int = 20, check_paths: bool = True):
+        if not samples:
+            raise DataError("the annotation list is empty")
+        self.samples = list(samples)
+        self.backend, self.seed, self.min_frames, self.max_tries = backend, seed, min_frames, max_tries
+        self.epoch = 0
+        self.tracker = FailureTracker(len(self.samples), max_fail_fraction, min_checked)
+        if check_paths:
+            self._check_some_paths_exist()
+
+    def _check_some_paths_exist(self, probe: int = 64) -> None:
+        """Fail fast on a wrong --data-root: none of the first ``probe`` paths exist."""
+        paths = [s.path for s in self.samples[:probe]]
+        if not any(os.path.exists(p) for p in paths):
+            raise DataError(f"none of the first {len(paths)} listed videos exist (e.g. {paths[0]}); "
+                            f"is --data-root right?")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.tracker.start_epoch()
+
+    def item_rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    @staticmethod
+    def torch_generator(rng: np.random.Generator) -> torch.Generator:
+        return torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+
+    def decode(self, sample: Sample, choose: Callable[[int], np.ndarray]):
+        """Open ``sample``, pick frame indices with ``choose(num_frames)``, decode them once.
+
+        ``choose`` may return one index array or a list of them (test views); frames for the
+        union are decoded and returned in the same structure as uint8 (T, H, W, 3) arrays.
+        """
+        with open_video(sample.path, self.backend) as reader:
+            n = len(reader)
+            if n < self.min_frames:
+                raise VideoDecodeError(sample.path, "too_short",
+                                       f"{n} frames, need at least {self.min_frames}")
+            chosen = choose(n)
+            groups = chosen if isinstance(chosen, list) else [chosen]
+            union = np.unique(np.concatenate(groups))
+            frames = reader.get_frames(union)
+        pos = {int(i): k for k, i in enumerate(union)}
+        out = [frames[[pos[int(i)] for i in g]] for g in groups]
+        return out if isinstance(chosen, list) else out[0]
+
+    def __getitem__(self, index: int):
+        rng = self.item_rng(index)
+        return load_with_replacement(self.tracker, index,
+                                     lambda i: self.load(self.samples[i], rng), rng, self.max_tries)
+
+    def load(self, sample: Sample, rng: np.random.Generator):
+        raise NotImplementedError
+
+
+class PretrainDataset(VideoDataset):
+    """MVD pretraining items (spec §4.2): (student (3,T,H,W), teacher (3,T,Ht,Wt), mask (N,) bool).
+
+    With ``num_sample`` > 1 each field is a list of that many views of the same decoded clip;
+    ``pretrain_collate`` flattens them. Masks use ``mvd.masking`` (True = masked) on the token
+    grid (T/tubelet, H/patch, W/patch), one draw per view.
+    """
+
+    def __init__(self, samples: Sequence[Sample], *, num_frames: int = 16, stride: int = 4,
+                 input_size: int = 224, teacher_size: Optional[int] = None, patch_size: int = 16,
+                 tubelet_size: int = 2, mask_type: str = "tube", mask_ratio: float = 0.9,
+                 num_sample: int = 1, scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
+                 min_frames: Optional[int] = None, **kwargs):
+        super().__init__(samples, min_frames=num_frames if min_frames is None else min_frames,
+                         **kwargs)
+        if num_frames % tubelet_size or input_size % patch_size:
+            raise ValueError("num_frames must divide by tubelet_size and input_size by patch_size")
+        self.num_frames, self.stride, self.input_size = num_frames, stride, input_size
+        self.teacher_size = teacher_size or input_size
+        self.grid = (num_frames // tubelet_size, input_size // patch_size, input_size // patch_size)
+        self.mask_type, self.mask_ratio, self.num_sample = mask_type, mask_ratio, num_sample
+        self.scales = tuple(scales)
+
+    def load(self, sample: Sample, rng: np.random.Generator):
+        frames = self.decode(sample, lambda n: sampling.pretrain_indices(
+            n, rng, self.num_frames, self.stride))
+        gen = self.torch_generator(rng)
+        height, width = frames.shape[1:3]
+        views = []
+        for _ in range(self.num_sample):
+            x, y, w, h = multiscale_crop_box(width, height, self.input_size, rng, self.scales)
+            region = frames_to_tensor(frames[:, y:y + h, x:x + w])
+            student = to_cthw(normalize(resize(region, (self.input_size,) * 2, antialias=True)))
+            if self.teacher_size == self.input_size:
+                teacher = student
+            else:
+                teacher = to_cthw(normalize(resize(region, (self.teacher_size,) * 2, antialias=True)))
+            mask = make_mask(self.mask_type, 1, self.grid, self.mask_ratio, gen)[0]
+            views.append((student, teacher, mask))
+        if self.num_sample == 1:
+            return views[0]
+        return tuple(list(v) for v in zip(*views))
+
+
+class FinetuneDataset(VideoDataset):
+    """Classification items (spec §4.4 train, §4.5 val): (clip (3,T,S,S), label).
+
+    ``mode='train'``: RandAugment on full frames, random resized crop, flip (if ``flip``), cube
+    erasing; with ``num_sample`` > 1 the item is (list of clips, list of labels) from one decode.
+    ``mode='val'``: training temporal sampling with a per-video seed that does not change with
+    the epoch (so validation is comparable across epochs), short-side resize, centre crop.
+    ``sampling``: 'dense' (K400/UCF/HMDB) or 'uniform' (SSv2, TSN segments).
+    """
+
+    def __init__(self, samples: Sequence[Sample], *, mode: str = "train", sampling: str = "dense",
+                 num_frames: int = 16, stride: int = 4, input_size: int = 224,
+                 short_side_size: Optional[int] = None, num_sample: int = 1, flip: bool = True,
+                 randaugment: Optional[str] = "rand-m7-n4-mstd0.5-inc1", reprob: float = 0.25,
+                 rrc_scale: tuple[float, float] = (0.08, 1.0), min_frames: int = 1, **kwargs):
+        super().__init__(samples, min_frames=min_frames, **kwargs)
+        if mode not in ("train", "val"):
+            raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
+        if sampling not in ("dense", "uniform"):
+            raise ValueError(f"sampling must be 'dense' or 'uniform', got {sampling!r}")
+        if any(s.label is None for s in self.samples):
+            raise DataError("fine-tuning needs a label on every annotation line")
+        self.mode, self.sampling, self.num_frames, self.stride = mode, sampling, num_frames, stride
+        self.input_size, self.short_side_size = input_size, short_side_size or input_size
+        self.num_sample = num_sample if mode == "train" else 1
+        self.flip, self.reprob, self.rrc_scale = flip, reprob, tuple(rrc_scale)
+        self.randaugment = VideoRandAugment.from_string(randaugment) if randaugment else None
+
+    def item_rng(self, index: int) -> np.random.Generator:
+        if self.mode == "val":
+            return np.random.default_rng([self.seed, index])
+        return super().item_rng(index)
+
+    def choose(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self.sampling == "uniform":
+            return sampling.uniform_indices(n, rng, self.num_frames)
+        return sampling.dense_indices(n, rng, self.num_frames, self.stride)
+
+    def load(self, sample: Sample, rng: np.random.Generator):
+        frames = self.decode(sample, lambda n: self.choose(n, rng))
+        if self.mode == "val":
+            clip = short_side_resize(frames_to_tensor(frames), self.short_side_size)
+            return to_cthw(normalize(center_crop(clip, self.input_size))), sample.label
+        gen = self.torch_generator(rng)
+        clips = [self.augment(frames, rng, gen) for _ in range(self.num_sample)]
+        if self.num_sample == 1:
+            return clips[0], sample.label
+        return clips, [sample.label] * self.num_sample
+
+    def augment(self, frames: np.ndarray, rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
+        if self.randaugment is not None:
+            pil, _ = self.randaugment([Image.fromarray(f) for f in frames], rng)
+            frames = np.stack([np.asarray(img) for img in pil])
+        height, width = frames.shape[1:3]
+        top, left, h, w = random_resized_crop_box(height, width, rng, self.rrc_scale)
+        clip = frames_to_tensor(frames[:, top:top + h, left:left + w])
+        clip = normalize(resize(clip, (self.input_size,) * 2, antialias=False))
+        if self.flip and rng.random() < 0.5:
+            clip = hflip(clip)
+        clip = cube_random_erase(clip, rng, gen, self.reprob)
+        return to_cthw(clip)
+
+
+class MultiViewDataset(VideoDataset):
+    """Final multi-view test (spec §4.5), one item per video with all its views, decoded once.
+
+    Item: (views (V,3,T,S,S), label, video_id, chunk_nb (V,), split_nb (V,)) with V =
+    num_clips * num_crops, ordered clip-major. ``video_id`` is the listed path without extension,
+    unique even when two folders hold the same file name. ``multiview_collate`` concatenates views.
+    """
+
+    def __init__(self, samples: Sequence[Sample], *, sampling: str = "dense", num_clips: int = 5,
+                 num_crops: int = 3, num_frames: int = 16, stride: int = 4, input_size: int = 224,
+                 short_side_size: Optional[int] = None, min_frames: int = 1, **kwargs):
+        super().__init__(samples, min_frames=min_frames, **kwargs)
+        if num_clips < 1 or num_crops < 1:
+            raise ValueError("num_clips and num_crops must be at least 1")
+        if sampling not in ("dense", "uniform"):
+            raise ValueError(f"sampling must be 'dense' or 'uniform', got {sampling!r}")
+        self.sampling, self.num_clips, self.num_crops = sampling, num_clips, num_crops
+        self.num_frames, self.stride, self.input_size = num_frames, stride, input_size
+        self.short_side_size = short_side_size or input_size
+
+    def choose(self, n: int) -> list[np.ndarray]:
+        if self.sampling == "uniform":
+            return sampling.uniform_test_indices(n, self.num_clips, self.num_frames)
+        return sampling.dense_test_indices(n, self.num_clips, self.num_frames, self.stride)
+
+    def load(self, sample: Sample, rng: np.random.Generator):
+        clips = self.decode(sample, self.choose)
+        views, chunks, splits = [], [], []
+        for chunk, frames in enumerate(clips):
+            clip = normalize(short_side_resize(frames_to_tensor(frames), self.short_side_size))
+            height, width = clip.shape[-2:]
+            size = self.input_size
+            along_width = width >= height
+            for split, offset in enumerate(sampling.crop_offsets(max(height, width), size,
+                                                                 self.num_crops)):
+                top, left = (max(height - size, 0) // 2, offset) if along_width else \
+                    (offset, max(width - size, 0) // 2)
+                views.append(to_cthw(crop(clip, top, left, min(size, height), min(size, width))))
+                chunks.append(chunk)
+                splits.append(split)
+        return (torch.stack(views), sample.label, sample.key, torch.tensor(chunks),
+                torch.tensor(splits))
+
+
+__all__ = ["DATASET_DEFAULTS", "FinetuneDataset", "PretrainDataset", "MultiViewDataset", "VideoDataset",
+           "dataset_defaults"]

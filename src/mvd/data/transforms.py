@@ -1,0 +1,130 @@
+"""Spatial transforms on clips. One box / flip decision per clip, applied to every frame.
+
+Clips are torch tensors (T, C, H, W); decoded frames are uint8 numpy (T, H, W, 3).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MULTISCALE_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def normalize(clip: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
+              std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+    """Channel normalisation of a (T, C, H, W) clip."""
+    m = torch.tensor(mean, dtype=clip.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=clip.dtype).view(1, -1, 1, 1)
+    return (clip - m) / s
+
+
+def to_cthw(clip: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) -> (C, T, H, W), the model's input layout."""
+    return clip.permute(1, 0, 2, 3).contiguous()
+
+
+def resize(clip: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
+    """Bilinear resize of every frame to (h, w). antialias=True approximates PIL, False cv2."""
+    if tuple(clip.shape[-2:]) == tuple(size):
+        return clip
+    return F.interpolate(clip, size=size, mode="bilinear", align_corners=False, antialias=antialias)
+
+
+def crop(clip, top: int, left: int, height: int, width: int):
+    """The same box on every frame (works for (T,C,H,W) tensors)."""
+    return clip[..., top:top + height, left:left + width]
+
+
+# ---- pretraining: GroupMultiScaleCrop with the 13 fixed positions (spec §4.2) ----------------
+
+def fixed_crop_offsets(width: int, height: int, crop_w: int, crop_h: int,
+                       more_fix_crop: bool = True) -> list[tuple[int, int]]:
+    """(x, y) offsets: 4 corners + centre, then centre-left/right, lower/upper centre, quarters."""
+    ws, hs = (width - crop_w) // 4, (height - crop_h) // 4
+    offsets = [(0, 0), (4 * ws, 0), (0, 4 * hs), (4 * ws, 4 * hs), (2 * ws, 2 * hs)]
+    if more_fix_crop:
+        offsets += [(0, 2 * hs), (4 * ws, 2 * hs), (2 * ws, 4 * hs), (2 * ws, 0),
+                    (ws, hs), (3 * ws, hs), (ws, 3 * hs), (3 * ws, 3 * hs)]
+    return offsets
+
+
+def multiscale_crop_box(width: int, height: int, size: int, rng: np.random.Generator,
+                        scales: Sequence[float] = MULTISCALE_SCALES, max_distort: int = 1,
+                        more_fix_crop: bool = True) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the multi-scale crop; sizes within 3 px of ``size`` snap to it."""
+    base = min(width, height)
+    sizes = [int(base * s) for s in scales]
+    sizes = [size if abs(s - size) < 3 else s for s in sizes]
+    pairs = [(w, h) for i, h in enumerate(sizes) for j, w in enumerate(sizes)
+             if abs(i - j) <= max_distort]
+    w, h = pairs[int(rng.integers(len(pairs)))]
+    w, h = min(w, width), min(h, height)  # a snap up may exceed a tiny frame
+    offsets = fixed_crop_offsets(width, height, w, h, more_fix_crop)
+    x, y = offsets[int(rng.integers(len(offsets)))]
+    return x, y, w, h
+
+
+# ---- fine-tuning: SlowFast random_resized_crop (spec §4.4) ------------------------------------
+
+def random_resized_crop_box(height: int, width: int, rng: np.random.Generator,
+                            scale: tuple[float, float] = (0.08, 1.0),
+                            ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                            tries: int = 10) -> tuple[int, int, int, int]:
+    """(top, left, h, w): area ~ U(scale), log-uniform aspect; centre crop after ``tries``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(tries):
+        target = rng.uniform(*scale) * area
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def hflip(clip: torch.Tensor) -> torch.Tensor:
+    return clip.flip(-1)
+
+
+# ---- evaluation ---------------------------------------------------------------------------------
+
+def short_side_resize(clip: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize so the short side is ``size`` (bilinear without antialias, like cv2)."""
+    h, w = clip.shape[-2:]
+    if min(h, w) == size:
+        return clip
+    if h <= w:
+        new = (size, max(1, int(round(w * size / h))))
+    else:
+        new = (max(1, int(round(h * size / w))), size)
+    return resize(clip, new, antialias=False)
+
+
+def center_crop(clip: torch.Tensor, size: int) -> torch.Tensor:
+    h, w = clip.shape[-2:]
+    top, left = max(h - size, 0) // 2, max(w - size, 0) // 2
+    return crop(clip, top, left, min(size, h), min(size, w))
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MULTISCALE_SCALES", "center_crop", "crop",
+           "fixed_crop_offsets", "frames_to_tensor", "hflip", "multiscale_crop_box", "normalize",
+           "random_resized_crop_box", "resize", "short_side_resize", "to_cthw"]

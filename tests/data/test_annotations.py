@@ -1,0 +1,80 @@
+import os
+
+import pytest
+
+from .helpers import write_list
+from mvd.data.annotations import (load_annotations, read_class_folders, read_list, split_file,
+                                  video_id)
+from mvd.data.errors import AnnotationError
+
+
+def test_whitespace_root_and_default_extension(tmp_path):
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "frames_only").mkdir()
+    f = write_list(tmp_path / "train.csv", [
+        "a/x.mp4 3", "a/y.webm  7", "b/z\t\t1", "", "# comment", "clips/frames_only 2"])
+    samples = read_list(f, data_root=str(tmp_path))
+    assert [s.label for s in samples] == [3, 7, 1, 2]
+    assert samples[0].path == os.path.join(str(tmp_path), "a/x.mp4")
+    assert samples[1].path.endswith("a/y.webm")
+    assert samples[2].path.endswith("b/z.mp4")  # no extension -> .mp4
+    assert samples[3].path.endswith("clips/frames_only")  # existing frame folder kept
+    assert [s.key for s in samples] == ["a/x", "a/y", "b/z", "clips/frames_only"]
+
+
+def test_unlabelled_pretraining_lists(tmp_path):
+    f = write_list(tmp_path / "pre.csv", ["v1.mp4", "v2.mp4 0", "v3.mp4 -1 extra"])
+    samples = read_list(f, labelled=False)
+    assert [s.path for s in samples] == ["v1.mp4", "v2.mp4", "v3.mp4"]
+    assert all(s.label is None for s in samples)
+
+
+@pytest.mark.parametrize("bad,needle", [("v2.mp4", "no label"), ("v2.mp4 cat", "not an integer")])
+def test_malformed_line_names_file_and_line(tmp_path, bad, needle):
+    f = write_list(tmp_path / "train.csv", ["v1.mp4 0", "", bad])
+    with pytest.raises(AnnotationError) as info:
+        read_list(f, labelled=True)
+    assert f"{f}:3:" in str(info.value) and needle in str(info.value)
+
+
+def test_label_range_checked_against_dataset(tmp_path):
+    write_list(tmp_path / "train.csv", ["v.mp4 173", "w.mp4 174"])
+    with pytest.raises(AnnotationError, match=r"train.csv:2: label 174 outside \[0, 174\)"):
+        load_annotations(str(tmp_path), split="train", dataset="ssv2")
+
+
+def test_split_files_per_dataset(tmp_path):
+    expected = {"k400": ("train", "val", "val"), "ssv2": ("train", "val", "val"),
+                "ucf101": ("train", "test", "val"), "hmdb51": ("train", "test", "val"),
+                "custom": ("train", "val", "test")}
+    for dataset, files in expected.items():
+        got = [os.path.basename(split_file("anno", s, dataset)) for s in ("train", "val", "test")]
+        assert got == [f"{name}.csv" for name in files], dataset
+    for name in ("train", "val", "test"):
+        write_list(tmp_path / f"{name}.csv", [f"{name}_video.mp4 0"])
+    assert load_annotations(str(tmp_path), split="val", dataset="ucf101")[0].path == "test_video.mp4"
+    assert load_annotations(str(tmp_path), split="test", dataset="hmdb51")[0].path == "val_video.mp4"
+
+
+def test_class_folder_layout(tmp_path):
+    for cls, files in {"walk": ["b.mp4", "a.avi", "notes.txt"], "jump": ["c.mkv"]}.items():
+        (tmp_path / cls).mkdir()
+        for name in files:
+            (tmp_path / cls / name).write_bytes(b"x")
+    (tmp_path / "walk" / "frames").mkdir()
+    (tmp_path / "walk" / "frames" / "img_00001.jpg").write_bytes(b"x")
+    samples, classes = read_class_folders(str(tmp_path))
+    assert classes == ["jump", "walk"]
+    assert [(os.path.basename(s.path), s.label) for s in samples] == [
+        ("c.mkv", 0), ("a.avi", 1), ("b.mp4", 1), ("frames", 1)]
+    assert load_annotations(str(tmp_path)) == samples
+
+
+def test_video_ids_stay_unique_across_folders():
+    assert video_id("a/clip.mp4") != video_id("b/clip.mp4")
+    assert video_id("a/clip.mp4") == "a/clip"
+
+
+def test_empty_list_is_an_error(tmp_path):
+    with pytest.raises(AnnotationError, match="no entries"):
+        read_list(write_list(tmp_path / "e.csv", ["# nothing"]))

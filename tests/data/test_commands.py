@@ -1,0 +1,44 @@
+import argparse
+import os
+
+from .helpers import write_list
+from mvd.data import commands
+
+
+def cli(argv):
+    parser = argparse.ArgumentParser(prog="mvd")
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_data_check_reports_and_fails_on_bad_entries(videos, tmp_path, capsys):
+    root = videos.root
+    lst = write_list(tmp_path / "list.csv", [
+        "h264.mp4 0", "odd.mkv 1", "frames_clip 2", "short.mp4 0", "empty.mp4 1", "notes.mp4 0",
+        "truncated.mp4 0", "does_not_exist 1"])
+    assert cli(["data", "check", lst, "--data-root", root, "--min-frames", "8", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "checked 8 entries: ok 3, unreadable 4, too short 1" in out
+    assert "empty 1" in out and "missing 1" in out and "too_short 1" in out
+    assert os.path.join(root, "notes.mp4") in out and os.path.join(root, "does_not_exist.mp4") in out
+
+
+def test_data_check_ok_list_exits_zero(videos, tmp_path, capsys):
+    lst = write_list(tmp_path / "ok.csv", ["h264.mp4 0", "vp9.webm 1", "mpeg4.avi 1"])
+    assert cli(["data", "check", lst, "--data-root", videos.root, "--no-progress", "--workers", "2"]) == 0
+    assert "ok 3, unreadable 0, too short 0" in capsys.readouterr().out
+
+
+def test_data_check_malformed_list(tmp_path, capsys):
+    lst = write_list(tmp_path / "bad.csv", ["a.mp4 0", "b.mp4 x y"])
+    assert cli(["data", "check", lst, "--no-progress"]) == 2
+    assert "bad.csv:2:" in capsys.readouterr().err
+
+
+def test_synth_command(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert cli(["synth", str(out), "--num-videos", "6", "--frames", "8", "--size", "16",
+                "--no-progress"]) == 0
+    assert len(os.listdir(out / "videos")) == 6 and (out / "dataset.json").exists()
+    assert "use --data-root" in capsys.readouterr().out

@@ -1,0 +1,110 @@
+"""Every training command end to end on tiny models and synthetic clips, through the CLI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import mvd
+from mvd.cli import main
+
+from .helpers import distill_args
+
+
+def _records(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_distill_runs_and_saves_student_config_and_checkpoints(synth_data, teacher_files, tmp_path):
+    assert main(distill_args(synth_data, teacher_files, tmp_path, "--save-every-steps", "2")) == 0
+    student = mvd.load_model(tmp_path / "model.safetensors")
+    assert set(student.teachers) == {"image", "video"}
+    assert (tmp_path / "config.yaml").exists() and list((tmp_path / "checkpoints").iterdir())
+    losses = [r["loss"] for r in _records(tmp_path) if "loss" in r]
+    assert len(losses) == 2 * (18 // 4) and all(l == l for l in losses)  # 18 train videos
+
+
+def test_single_teacher_distillation(synth_data, teacher_files, tmp_path):
+    assert main(distill_args(synth_data, teacher_files, tmp_path, "--teachers", "video", "--epochs", "1")) == 0
+    assert mvd.load_model(tmp_path / "model.safetensors").teachers == ("video",)
+
+
+def test_missing_teacher_checkpoint_is_a_config_error(synth_data, teacher_files, tmp_path, capsys):
+    args = distill_args(synth_data, teacher_files, tmp_path)
+    args[args.index("--video-teacher-checkpoint") + 1] = str(tmp_path / "nope.safetensors")
+    assert main(args) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bad_config_values_are_reported(synth_data, teacher_files, tmp_path, capsys):
+    assert main(distill_args(synth_data, teacher_files, tmp_path, "--mask-ratio", "1.5")) == 2
+    assert "mask_ratio" in capsys.readouterr().err
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("mask_ratoi: 0.5\n")
+    assert main(["distill", "--config", str(recipe), "--output-dir", str(tmp_path)]) == 2
+    assert "unknown option(s) ['mask_ratoi']" in capsys.readouterr().err
+
+
+def test_pixel_pretraining_commands(synth_data, tmp_path):
+    common = ["--data", "pretrain.csv", "--data-root", str(synth_data), "--input-size", "32",
+              "--num-workers", "0", "--batch-size", "4", "--epochs", "1", "--log-every", "1"]
+    assert main(["pretrain-video", "--output-dir", str(tmp_path / "v"), "--model", "videomae_tiny",
+                 "--model-options", '{"depth": 1, "decoder_depth": 1}', "--num-frames", "8",
+                 "--sampling-rate", "2", "--mask-ratio", "0.5", *common]) == 0
+    assert main(["pretrain-image", "--output-dir", str(tmp_path / "i"), "--model", "mae_tiny",
+                 "--model-options", '{"depth": 1, "decoder_depth": 1}', "--frames-per-clip", "2",
+                 "--mask-ratio", "0.75", *common]) == 0
+    # their outputs are teachers
+    teacher = mvd.create_model("video_teacher_tiny", num_frames=8, img_size=32, depth=1)
+    assert mvd.load_checkpoint(teacher, tmp_path / "v" / "model.safetensors").ok
+    image_teacher = mvd.create_model("image_teacher_tiny", img_size=32, depth=1)
+    assert mvd.load_checkpoint(image_teacher, tmp_path / "i" / "model.safetensors").ok
+
+
+def test_finetune_from_distilled_student(synth_data, teacher_files, tmp_path):
+    assert main(distill_args(synth_data, teacher_files, tmp_path / "d", "--epochs", "1")) == 0
+    assert main(["finetune", "--output-dir", str(tmp_path / "f"), "--data", "motion",
+                 "--data-root", str(synth_data), "--num-frames", "8", "--sampling-rate", "2",
+                 "--input-size", "32", "--num-workers", "0", "--model", "classifier_tiny",
+                 "--model-options", '{"depth": 1}', "--init-checkpoint",
+                 str(tmp_path / "d" / "model.safetensors"), "--batch-size", "4", "--epochs", "2",
+                 "--num-sample", "2", "--log-every", "1"]) == 0
+    records = _records(tmp_path / "f")
+    val = [r for r in records if "epoch_val_acc1" in r]
+    assert len(val) == 2 and 0 <= val[-1]["epoch_val_acc1"] <= 100
+    classifier = mvd.load_model(tmp_path / "f" / "model.safetensors")
+    assert classifier.num_classes == 4  # four motion directions in the synthetic set
+
+
+def _wait_for(path, process, timeout=120):
+    start = time.time()
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"run ended before {path} appeared: {process.stdout.read()}")
+        if time.time() - start > timeout:
+            raise AssertionError(f"{path} did not appear")
+        time.sleep(0.05)
+
+
+def test_sigkill_and_restart_finishes_bitwise_identical(synth_data, teacher_files, tmp_path):
+    """A run killed with SIGKILL and restarted with the same command ends with the same weights."""
+    base = [sys.executable, "-m", "mvd.cli"]
+    args = distill_args(synth_data, teacher_files, tmp_path / "x", "--save-every-steps", "1",
+                        "--epochs", "3", "--num-workers", "2")
+    full = [a if a != str(tmp_path / "x") else str(tmp_path / "full") for a in args]
+    cut = [a if a != str(tmp_path / "x") else str(tmp_path / "cut") for a in args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(base + full, check=True, env=env, capture_output=True)
+    process = subprocess.Popen(base + cut, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for(tmp_path / "cut" / "checkpoints" / "ckpt-00000006", process)  # mid epoch 1
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    subprocess.run(base + cut, check=True, env=env, capture_output=True)
+    a = mvd.load_model(tmp_path / "full" / "model.safetensors").state_dict()
+    b = mvd.load_model(tmp_path / "cut" / "model.safetensors").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

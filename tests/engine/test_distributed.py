@@ -1,0 +1,54 @@
+"""Two processes under torchrun (gloo) reproduce a single process with the same global batch."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .helpers import distill_args
+
+
+def _losses(out):
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+
+
+def _run(args, nproc, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if nproc == 1:
+        command = [sys.executable, "-m", "mvd.cli", *args]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc_per_node={nproc}", "-m", "mvd.cli", *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def _with(args, flag, value):
+    args = list(args)
+    args[args.index(flag) + 1] = value
+    return args
+
+
+def test_distill_two_processes_match_one_process(synth_data, teacher_files, tmp_path):
+    args = distill_args(synth_data, teacher_files, tmp_path / "one", "--epochs", "1")
+    _run(_with(args, "--batch-size", "4"), 1, tmp_path)
+    _run(_with(_with(args, "--batch-size", "2"), "--output-dir", str(tmp_path / "two")), 2, tmp_path)
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(one) == len(two) == 4
+    assert one == pytest.approx(two, rel=1e-5)
+
+
+def test_finetune_two_processes_match_one_process(synth_data, tmp_path):
+    args = ["finetune", "--output-dir", str(tmp_path / "one"), "--data", "appearance",
+            "--data-root", str(synth_data), "--num-frames", "8", "--sampling-rate", "2",
+            "--input-size", "32", "--num-workers", "0", "--model", "classifier_tiny",
+            "--model-options", '{"depth": 1, "drop_path_rate": 0.0}', "--batch-size", "4",
+            "--epochs", "1", "--num-sample", "2", "--mixup", "0", "--cutmix", "0",
+            "--validate-every", "0", "--log-every", "1"]
+    _run(args, 1, tmp_path)
+    _run(_with(_with(args, "--batch-size", "2"), "--output-dir", str(tmp_path / "two")), 2, tmp_path)
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(one) == len(two) == 4
+    assert one == pytest.approx(two, rel=1e-5)
