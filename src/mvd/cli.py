@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "mvd.commands.pretrain",
     "mvd.commands.distill",
     "mvd.commands.finetune",
+    "mvd.commands.evaluate",
     "mvd.data.commands",
 )
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from .helpers import distill_args
 
@@ -52,3 +53,19 @@ def test_finetune_two_processes_match_one_process(synth_data, tmp_path):
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert len(one) == len(two) == 4
     assert one == pytest.approx(two, rel=1e-5)
+
+
+def test_fsdp_distill_matches_one_process_and_resumes(synth_data, teacher_files, tmp_path):
+    args = distill_args(synth_data, teacher_files, tmp_path / "one", "--epochs", "2")
+    _run(_with(args, "--batch-size", "4"), 1, tmp_path)
+    sharded = _with(_with(args, "--batch-size", "2"), "--output-dir", str(tmp_path / "fsdp"))
+    sharded += ["--parallel", "fsdp"]
+    _run(sharded + ["--max-steps", "3"], 2, tmp_path)   # stop mid-way: a sharded checkpoint
+    _run(sharded, 2, tmp_path)                            # resume it and finish
+    one, fsdp = _losses(tmp_path / "one"), _losses(tmp_path / "fsdp")
+    assert len(one) == len(fsdp) == 8
+    assert one == pytest.approx(fsdp, rel=1e-4)
+    import mvd
+    a = mvd.load_model(tmp_path / "one" / "model.safetensors").state_dict()
+    b = mvd.load_model(tmp_path / "fsdp" / "model.safetensors").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)

@@ -54,13 +54,18 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 
 
 def save_model(model: torch.nn.Module, path: str | os.PathLike,
-               metadata: Optional[dict[str, str]] = None) -> None:
-    """Save weights + the model's registry config as one safetensors file."""
+               metadata: Optional[dict[str, str]] = None,
+               state_dict: Optional[dict[str, torch.Tensor]] = None) -> None:
+    """Save weights + the model's registry config as one safetensors file.
+
+    ``state_dict`` overrides ``model.state_dict()`` (e.g. a full state gathered from FSDP shards).
+    """
     config = getattr(model, "mvd_config", None)
     if config is None:
         raise CheckpointError("this model was not built by mvd.create_model, so its config is "
                               "unknown; build it with mvd.create_model(name, ...) to save it")
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = model.state_dict() if state_dict is None else state_dict
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     header = {FORMAT_KEY: FORMAT_VERSION, "model": json.dumps(config)}
     header.update(metadata or {})
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))

@@ -25,7 +25,10 @@ from .distributed import DistInfo, all_reduce_mean, barrier
 from .logger import RunLogger
 from .optim import apply_schedules, build_optimizer
 from .schedules import cosine_schedule, scaled_lr, total_batch_size
-from .state import latest_good_checkpoint, restore_training_state, save_training_state
+from ..checkpoint.io import save_model
+from ..layers import Block
+from .state import (gather_model_state, latest_good_checkpoint, restore_training_state,
+                    save_training_state)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -52,6 +55,7 @@ class OptimConfig:
     log_every: int = option(10, "log every N optimizer steps")
     max_steps: Optional[int] = option(None, "stop after N optimizer steps in all (schedule unchanged)")
     resume: str = option("auto", "auto (latest good checkpoint in the output dir), none, or a checkpoint folder")
+    parallel: str = option("ddp", "multi-process strategy: ddp (replicate) or fsdp (shard the trained model; for L/H)")
     seed: int = option(0, "random seed (each rank adds its rank)")
 
     def validate(self) -> None:
@@ -64,6 +68,7 @@ class OptimConfig:
         check(self.precision in ("auto", "fp32", "bf16", "fp16"),
               f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         check(self.log_every > 0, "log_every must be positive")
+        check(self.parallel in ("ddp", "fsdp"), f"parallel must be ddp or fsdp, got {self.parallel!r}")
 
 
 @dataclass
@@ -102,6 +107,27 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
     return table[precision]
 
 
+def shard_model(model: nn.Module) -> None:
+    """FSDP2: shard every transformer block, then the rest of the trained model.
+
+    Ranks build their models from different seeds; rank 0's weights are broadcast first (DDP
+    does this itself, FSDP does not).
+    """
+    from torch.distributed.fsdp import fully_shard
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            torch.distributed.broadcast(tensor.data, src=0)
+    for block in [m for m in model.modules() if isinstance(m, Block)]:
+        fully_shard(block)
+    fully_shard(model)
+
+
+def regroup(groups: list[dict], module: nn.Module) -> list[dict]:
+    """Point each group at the module's current parameters by name (sharding replaces them)."""
+    by_name = dict(module.named_parameters())
+    return [{**g, "params": [by_name[n] for n in g["param_names"]]} for g in groups]
+
+
 def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> dict:
     """Train ``job`` according to ``cfg``; returns the last logged metrics."""
     steps_per_epoch = job.batches_per_epoch // cfg.accum_steps
@@ -121,19 +147,23 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
 
     module = job.train_module.to(dist.device)
     job.model.to(dist.device)
+    sharded = cfg.parallel == "fsdp" and dist.enabled
+    if sharded:
+        shard_model(job.model)
+    param_groups = regroup(job.param_groups, module)
     dtype = autocast_dtype(cfg.precision, dist.device)
     scaler = torch.amp.GradScaler(dist.device.type, enabled=dtype == torch.float16)
-    optimizer = build_optimizer(job.param_groups, lr=lr_values[0], betas=cfg.betas,
+    optimizer = build_optimizer(param_groups, lr=lr_values[0], betas=cfg.betas,
                                 fused=dist.device.type == "cuda")
     ckpt_dir = output_dir / "checkpoints"
     progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
     if cfg.resume not in ("none", "", None):
         path = latest_good_checkpoint(ckpt_dir) if cfg.resume == "auto" else Path(cfg.resume)
         if path is not None:
-            progress = restore_training_state(path, job.model, optimizer, scaler)
+            progress = restore_training_state(path, job.model, optimizer, scaler, sharded)
             if dist.is_main:
                 print(f"resumed from {path} at step {progress['global_step']}")
-    if dist.enabled:
+    if dist.enabled and not sharded:
         module = DistributedDataParallel(
             module, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
 
@@ -152,10 +182,9 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
 
     def save(epoch, step_in_epoch):
         check_finite()
-        if dist.is_main:
-            save_training_state(ckpt_dir, step, job.model, optimizer, scaler,
-                                {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": step},
-                                keep=cfg.keep_checkpoints)
+        save_training_state(ckpt_dir, step, job.model, optimizer, scaler,
+                            {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": step},
+                            keep=cfg.keep_checkpoints, sharded=sharded, is_main=dist.is_main)
         barrier(dist)
 
     try:
@@ -213,9 +242,9 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
                 break
     finally:
         logger.close()
+    weights = gather_model_state(job.model, sharded)
     if dist.is_main:
-        from ..checkpoint.io import save_model
-        save_model(job.model, output_dir / "model.safetensors",
+        save_model(job.model, output_dir / "model.safetensors", state_dict=weights,
                    metadata={"global_step": str(step), **job.metadata})
     barrier(dist)
     return last_metrics

@@ -22,7 +22,6 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..checkpoint.io import save_model
-from ..checkpoint.load import match_state_dict
 from ..checkpoint.io import read_checkpoint
 
 log = logging.getLogger(__name__)
@@ -54,34 +53,62 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict) -> None:
     random.setstate((version, tuple(internal), gauss_next))
 
 
-def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    state = optimizer.state_dict()
+def _state_options(sharded: bool):
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+    return StateDictOptions(full_state_dict=True, cpu_offload=sharded)
+
+
+def gather_model_state(model: torch.nn.Module, sharded: bool) -> dict[str, torch.Tensor]:
+    """Full weights; with FSDP every rank must call this (rank 0 receives them)."""
+    if not sharded:
+        return model.state_dict()
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+    return get_model_state_dict(model, options=_state_options(True))
+
+
+def gather_optimizer_state(model: torch.nn.Module, optimizer, sharded: bool) -> dict:
+    """Optimizer state keyed by parameter name (so it survives re-wrapping and sharding)."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+    return get_optimizer_state_dict(model, optimizer, options=_state_options(sharded))
+
+
+_SEP = "::"  # parameter names contain dots
+
+
+def _optimizer_to_tensors(state: dict) -> tuple[dict, dict]:
     tensors, scalars = {}, {}
-    for pid, entries in state["state"].items():
+    for name, entries in state["state"].items():
         for key, value in entries.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"optim.{pid}.{key}"] = value.detach().cpu().contiguous()
+                tensors[f"optim{_SEP}{name}{_SEP}{key}"] = value.detach().cpu().contiguous()
             else:
-                scalars[f"{pid}.{key}"] = value
+                scalars[f"{name}{_SEP}{key}"] = value
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
 def _optimizer_from_tensors(tensors: dict, meta: dict) -> dict:
-    state: dict[int, dict] = {}
+    state: dict[str, dict] = {}
     for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            state.setdefault(int(pid), {})[name] = value
+        if key.startswith("optim" + _SEP):
+            _, name, entry = key.split(_SEP)
+            state.setdefault(name, {})[entry] = value
     for key, value in meta["scalars"].items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = value
+        name, entry = key.split(_SEP)
+        state.setdefault(name, {})[entry] = value
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
 def save_training_state(folder: str | os.PathLike, step: int, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer, scaler, progress: dict,
-                        keep: int = 3) -> Path:
-    """Atomically write ``folder/ckpt-{step}`` and keep only the newest ``keep`` checkpoints."""
+                        keep: int = 3, sharded: bool = False, is_main: bool = True) -> Optional[Path]:
+    """Atomically write ``folder/ckpt-{step}`` and keep only the newest ``keep`` checkpoints.
+
+    Every rank calls this (FSDP gathers shards collectively); only the main rank writes.
+    """
+    weights = gather_model_state(model, sharded)
+    optim_state = gather_optimizer_state(model, optimizer, sharded)
+    if not is_main:
+        return None
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"ckpt-{step:08d}"
@@ -89,8 +116,8 @@ def save_training_state(folder: str | os.PathLike, step: int, model: torch.nn.Mo
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_model(model, tmp / "model.safetensors")
-    tensors, optim_meta = _optimizer_to_tensors(optimizer)
+    save_model(model, tmp / "model.safetensors", state_dict=weights)
+    tensors, optim_meta = _optimizer_to_tensors(optim_state)
     rng_tensors, rng_meta = capture_rng()
     tensors.update(rng_tensors)
     meta = {"optimizer": optim_meta, "rng": rng_meta, "progress": progress,
@@ -137,16 +164,20 @@ def latest_good_checkpoint(folder: str | os.PathLike) -> Optional[Path]:
 
 
 def restore_training_state(path: Path, model: torch.nn.Module,
-                           optimizer: torch.optim.Optimizer, scaler) -> dict:
-    """Load weights, optimizer, scaler and RNG states; return the saved progress dict."""
+                           optimizer: torch.optim.Optimizer, scaler, sharded: bool = False) -> dict:
+    """Load weights, optimizer, scaler and RNG states (every rank reads the files); return the
+    saved progress dict."""
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
     raw = read_checkpoint(path / "model.safetensors")
-    usable, report = match_state_dict(model, raw)
-    if not report.ok:
-        raise RuntimeError(f"checkpoint {path} does not fit this model (did the config change?):\n"
-                           f"{report.problems()}")
-    model.load_state_dict(usable, strict=False)
+    options = _state_options(False)
+    try:
+        set_model_state_dict(model, raw.state_dict, options=options)
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise RuntimeError(f"checkpoint {path} does not fit this model (did the config change? "
+                           f"use --resume none or another --output-dir): {error}") from None
     tensors, meta = read_training_state(path)
-    optimizer.load_state_dict(_optimizer_from_tensors(tensors, meta["optimizer"]))
+    set_optimizer_state_dict(model, optimizer, _optimizer_from_tensors(tensors, meta["optimizer"]),
+                             options=options)
     if scaler is not None and meta.get("scaler"):
         scaler.load_state_dict(meta["scaler"])
     restore_rng(tensors, meta["rng"])
