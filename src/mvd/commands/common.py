@@ -13,6 +13,8 @@ from typing import Callable, Optional
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from ..checkpoint.io import CheckpointError
+from ..data.errors import AnnotationError, DataError
 from ..engine.config import ConfigError, add_arguments, check, load_config, option, save_config
 from ..engine.distributed import DistInfo, cleanup, init_distributed
 from ..engine.loop import seed_everything
@@ -118,6 +120,9 @@ def run(config_cls, args: argparse.Namespace, body: Callable[[object, DistInfo, 
     except ConfigError as error:
         print(f"mvd {args.command}: config error: {error}", file=sys.stderr)
         return 2
+    except (DataError, AnnotationError, FileNotFoundError, CheckpointError) as error:
+        print(f"mvd {args.command}: error: {error}", file=sys.stderr)
+        return 1
     finally:
         if not nested:  # a recipe run from inside another command keeps the caller's group
             cleanup(dist)

@@ -23,7 +23,7 @@ from ..engine.config import ConfigError, check, option
 from ..engine.distributed import barrier
 from ..engine.loop import autocast_dtype
 from ..eval.features import FeatureSet, extract_features, merge_shards, save_shard
-from ..eval.merge import merge_views, read_view_files, video_accuracy, write_video_csv
+from ..eval.merge import merge_views, iter_view_files, video_accuracy, write_video_csv
 from ..eval.models import check_geometry, load_classifier, load_feature_model, model_geometry
 from ..eval.multiview import existing_rank_files, rank_file, run_rank
 from ..eval.predict import predict_video, read_class_names, top_labels, video_sample
@@ -120,7 +120,7 @@ def merge_predictions(output_dir: Path) -> dict:
     files = existing_rank_files(output_dir)
     if not files:
         raise FileNotFoundError(f"no prediction files in {output_dir / 'predictions'}")
-    videos = merge_views(read_view_files(files))
+    videos = merge_views(iter_view_files(files))
     results = video_accuracy(videos)
     _write_json(output_dir / "test_results.json", results)
     write_video_csv(videos, output_dir / "test_predictions.csv")

@@ -54,6 +54,7 @@ class OptimConfig:
     keep_checkpoints: int = option(2, "resumable checkpoints kept in OUTPUT/checkpoints")
     log_every: int = option(10, "log every N optimizer steps")
     max_steps: Optional[int] = option(None, "stop after N optimizer steps in all (schedule unchanged)")
+    stop_after_epochs: Optional[int] = option(None, "stop after N epochs of the schedule laid out for `epochs` (the reference fine-tunes from epoch 400 of 401)")
     resume: str = option("auto", "auto (latest good checkpoint in the output dir), none, or a checkpoint folder")
     parallel: str = option("ddp", "multi-process strategy: ddp (replicate) or fsdp (shard the trained model; for L/H)")
     seed: int = option(0, "random seed (each rank adds its rank)")
@@ -68,6 +69,8 @@ class OptimConfig:
         check(self.precision in ("auto", "fp32", "bf16", "fp16"),
               f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         check(self.log_every > 0, "log_every must be positive")
+        check(self.stop_after_epochs is None or 0 < self.stop_after_epochs <= self.epochs,
+              f"stop_after_epochs must be in 1..epochs, got {self.stop_after_epochs}")
         check(self.parallel in ("ddp", "fsdp"), f"parallel must be ddp or fsdp, got {self.parallel!r}")
 
 
@@ -142,6 +145,8 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
     wd_end = cfg.weight_decay if cfg.weight_decay_end is None else cfg.weight_decay_end
     wd_values = cosine_schedule(cfg.weight_decay, wd_end, cfg.epochs, steps_per_epoch)
     total_steps = len(lr_values)
+    if cfg.stop_after_epochs:
+        total_steps = min(total_steps, cfg.stop_after_epochs * steps_per_epoch)
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
 

@@ -10,7 +10,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 
@@ -27,8 +27,9 @@ class ViewPrediction:
     logits: tuple[float, ...]
 
     def to_json(self) -> str:
+        # 9 significant digits round-trip float32 logits and keep the files small.
         return json.dumps({"video_id": self.video_id, "chunk": self.chunk, "split": self.split,
-                           "label": self.label, "logits": list(self.logits)})
+                           "label": self.label, "logits": [float(f"{v:.9g}") for v in self.logits]})
 
     @staticmethod
     def from_json(line: str) -> "ViewPrediction":
@@ -41,48 +42,54 @@ class ViewPrediction:
 class VideoPrediction:
     video_id: str
     label: int
-    probs: torch.Tensor     # (C,) mean of the per-view softmax
+    probs: torch.Tensor     # (C,) mean of the per-view softmax (a running sum while merging)
     num_views: int
 
 
-def read_view_files(paths: Iterable[Path]) -> list[ViewPrediction]:
-    """All views from per-rank JSON-lines files; a malformed line names its file and line."""
-    views = []
+def iter_view_files(paths: Iterable[Path]) -> Iterator[ViewPrediction]:
+    """Views from per-rank JSON-lines files, streamed; a malformed line names its file and line."""
     for path in paths:
         with open(path, encoding="utf-8") as handle:
             for line_no, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
                 try:
-                    views.append(ViewPrediction.from_json(line))
+                    view = ViewPrediction.from_json(line)
                 except (ValueError, KeyError, TypeError) as error:
                     raise ValueError(f"{path}:{line_no}: not a view prediction ({error})") from None
-    return views
+                yield view
 
 
-def merge_views(views: Sequence[ViewPrediction]) -> list[VideoPrediction]:
+def merge_views(views: Iterable[ViewPrediction]) -> list[VideoPrediction]:
     """Softmax per view, drop repeated (video, chunk, split) views, average per video.
 
     Repeats come from the distributed sampler padding the last ranks with the first items.
+    Streams: memory holds one probability sum per video, not every view (K400: 300k views).
     Videos keep the order in which they first appear.
     """
     seen: set[tuple[str, int, int]] = set()
-    groups: dict[str, list[ViewPrediction]] = {}
+    sums: dict[str, VideoPrediction] = {}
     for view in views:
         key = (view.video_id, view.chunk, view.split)
         if key in seen:
             continue
         seen.add(key)
-        groups.setdefault(view.video_id, []).append(view)
-    videos = []
-    for video_id, group in groups.items():
-        labels = {v.label for v in group}
-        if len(labels) != 1:
-            raise ValueError(f"video {video_id!r} has views with different labels {sorted(labels)}")
-        logits = torch.tensor([v.logits for v in group], dtype=torch.float64)
-        probs = logits.softmax(dim=-1).mean(dim=0)
-        videos.append(VideoPrediction(video_id, group[0].label, probs, len(group)))
-    return videos
+        probs = torch.tensor(view.logits, dtype=torch.float64).softmax(dim=-1)
+        video = sums.get(view.video_id)
+        if video is None:
+            sums[view.video_id] = VideoPrediction(view.video_id, view.label, probs, 1)
+            continue
+        if view.label != video.label:
+            raise ValueError(f"video {view.video_id!r} has views with different labels "
+                             f"{sorted({video.label, view.label})}")
+        if probs.shape != video.probs.shape:
+            raise ValueError(f"video {view.video_id!r} has views with {probs.numel()} and "
+                             f"{video.probs.numel()} classes")
+        video.probs = video.probs + probs
+        video.num_views += 1
+    for video in sums.values():
+        video.probs = video.probs / video.num_views
+    return list(sums.values())
 
 
 def video_accuracy(videos: Sequence[VideoPrediction], ks=(1, 5)) -> dict:
@@ -109,5 +116,5 @@ def write_video_csv(videos: Sequence[VideoPrediction], path: Path, top: int = 5)
                              " ".join(str(int(i)) for i in indices), video.num_views])
 
 
-__all__ = ["VideoPrediction", "ViewPrediction", "merge_views", "read_view_files",
+__all__ = ["VideoPrediction", "ViewPrediction", "iter_view_files", "merge_views",
            "video_accuracy", "write_video_csv"]

@@ -1,0 +1,232 @@
+"""The paper recipes in configs/ load, and their numbers match the reference scripts (spec §5.2-5.3).
+
+The expected values below are transcribed from the spec tables, independently of the YAML files:
+a typo in a recipe fails here. Models are built on the meta device, so nothing is allocated.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import mvd
+from mvd.commands.distill import DistillConfig
+from mvd.commands.finetune import FinetuneConfig
+from mvd.commands.pretrain import PixelPretrainConfig
+from mvd.data.annotations import NUM_CLASSES
+from mvd.data.datasets import dataset_defaults
+from mvd.engine.config import load_config
+from mvd.engine.optim import parameter_groups
+from mvd.engine.schedules import scaled_lr, total_batch_size
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+PRETRAIN_GPUS = 32  # "32 V100 GPUs, 4 nodes x 8" for every pretraining script
+TEACHER_DIMS = {"base": 768, "large": 1024, "huge": 1280}
+ENCODERS = {"small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16), "huge": (1280, 32, 16)}
+VIDEOMAE_FILE = "k400_videomae_pretrain_{}_patch16_224_frame_16x4_tube_mask_ratio_0.9_e1600.pth"
+
+
+def _pre(student, teacher, dec, bs, uf, total, lr, min_lr, drop_path, epochs):
+    return dict(student=student, teacher=teacher, dec=dec, bs=bs, uf=uf, total=total,
+                scaled_lr=lr, scaled_min_lr=min_lr, drop_path=drop_path, epochs=epochs)
+
+
+# spec §5.2: dec = (depth, Dd, heads); total at 32 GPUs; lr / min_lr are the "scaled" columns.
+PRETRAIN = {
+    "mvd_vit_small_from_vit_base_teacher_epoch_400": _pre("small", "base", (2, 384, 6), 16, 2, 1024, 6e-4, 4e-4, 0.1, 401),
+    "mvd_vit_small_from_vit_large_teacher_epoch_400": _pre("small", "large", (2, 384, 6), 16, 2, 1024, 6e-4, 4e-4, 0.1, 401),
+    "mvd_vit_base_from_vit_base_teacher_epoch_400": _pre("base", "base", (2, 768, 12), 16, 2, 1024, 6e-4, 4e-4, 0.1, 401),
+    "mvd_vit_base_from_vit_large_teacher_epoch_400": _pre("base", "large", (2, 768, 12), 8, 4, 1024, 6e-4, 4e-4, 0.1, 401),
+    "mvd_vit_large_from_vit_large_teacher_epoch_400": _pre("large", "large", (4, 512, 8), 8, 2, 512, 3e-4, 2e-4, 0.1, 401),
+    "mvd_vit_large_from_vit_large_teacher_epoch_800": _pre("large", "large", (4, 512, 8), 8, 2, 512, 3e-4, 2e-5, 0.1, 801),
+    "mvd_vit_huge_from_vit_huge_teacher_epoch_800": _pre("huge", "huge", (8, 640, 8), 8, 2, 512, 3e-4, 2e-5, 0.2, 801),
+}
+
+
+def _ft(size, pretrain, dataset, gpus, bs, uf, total, clips, lr, scaled, min_lr, scaled_min,
+        epochs, layer_decay, drop_path, fc_drop, ckpt, test_clips):
+    return dict(size=size, pretrain=pretrain, dataset=dataset, gpus=gpus, bs=bs, uf=uf, total=total,
+                clips=clips, lr=lr, scaled_lr=scaled, min_lr=min_lr, scaled_min_lr=scaled_min,
+                epochs=epochs, layer_decay=layer_decay, drop_path=drop_path, fc_drop=fc_drop,
+                ckpt=ckpt, test_clips=test_clips)
+
+
+S400 = "mvd_vit_small_from_vit_base_teacher_epoch_400"
+B400 = "mvd_vit_base_from_vit_base_teacher_epoch_400"
+L400 = "mvd_vit_large_from_vit_large_teacher_epoch_400"
+L800 = "mvd_vit_large_from_vit_large_teacher_epoch_800"
+H800 = "mvd_vit_huge_from_vit_huge_teacher_epoch_800"
+
+# spec §5.3, one row each: GPUs from the script comments, total = lr-scaling batch (no repeats),
+# clips = per optimizer step with the x2 repeated augmentation.
+FINETUNE = {
+    "vit_small_k400": _ft("small", S400, "k400", 16, 12, 2, 384, 768, 5e-4, 7.5e-4, 1e-6, 1.5e-6, 150, 0.75, 0.1, 0.0, False, 5),
+    "vit_small_ssv2": _ft("small", S400, "ssv2", 32, 12, 1, 384, 768, 1e-3, 1.5e-3, 1e-6, 1.5e-6, 40, 0.7, 0.1, 0.0, False, 2),
+    "vit_base_k400": _ft("base", B400, "k400", 32, 6, 2, 384, 768, 5e-4, 7.5e-4, 1e-6, 1.5e-6, 75, 0.75, 0.1, 0.0, False, 5),
+    "vit_base_ssv2": _ft("base", B400, "ssv2", 16, 24, 1, 384, 768, 5e-4, 7.5e-4, 1e-6, 1.5e-6, 30, 0.75, 0.1, 0.0, True, 2),
+    "vit_large_epoch_400_k400": _ft("large", L400, "k400", 32, 2, 8, 512, 1024, 1e-3, 2e-3, 1e-6, 2e-6, 50, 0.75, 0.3, 0.5, False, 5),
+    "vit_large_epoch_400_ssv2": _ft("large", L400, "ssv2", 16, 16, 1, 256, 512, 5e-4, 5e-4, 1e-6, 1e-6, 30, 0.75, 0.3, 0.5, True, 2),
+    "vit_large_epoch_800_k400": _ft("large", L800, "k400", 32, 16, 1, 512, 1024, 1e-3, 2e-3, 1e-6, 2e-6, 50, 0.75, 0.3, 0.5, True, 5),
+    "vit_large_epoch_800_ssv2": _ft("large", L800, "ssv2", 16, 16, 1, 256, 512, 5e-4, 5e-4, 1e-6, 1e-6, 30, 0.75, 0.3, 0.5, True, 2),
+    "vit_huge_k400": _ft("huge", H800, "k400", 32, 8, 1, 256, 512, 1e-3, 1e-3, 1e-6, 1e-6, 50, 0.75, 0.3, 0.5, True, 5),
+    "vit_huge_ssv2": _ft("huge", H800, "ssv2", 16, 8, 1, 128, 256, 5e-4, 2.5e-4, 1e-5, 5e-6, 30, 0.75, 0.3, 0.5, True, 2),
+}
+
+DEMO_CLASSES = {"distill.yaml": DistillConfig, "finetune.yaml": FinetuneConfig,
+                "pretrain_image.yaml": PixelPretrainConfig, "pretrain_video.yaml": PixelPretrainConfig}
+
+
+def _load(cls, path: Path):
+    return load_config(cls, str(path), argparse.Namespace())
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+
+
+def test_every_reference_script_has_exactly_one_recipe():
+    assert sorted(p.stem for p in (CONFIGS / "pretrain").glob("*.yaml")) == sorted(PRETRAIN)
+    assert sorted(p.stem for p in (CONFIGS / "finetune").glob("*.yaml")) == sorted(FINETUNE)
+
+
+def test_readme_lists_every_recipe():
+    readme = (CONFIGS / "README.md").read_text(encoding="utf-8")
+    for name in [*PRETRAIN, *FINETUNE]:
+        assert f"{name}.yaml" in readme, name
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAIN))
+def test_pretrain_recipe(name):
+    exp = PRETRAIN[name]
+    cfg = _load(DistillConfig, CONFIGS / "pretrain" / f"{name}.yaml")
+    teacher, huge = exp["teacher"], exp["teacher"] == "huge"
+
+    # data, masking, objective (spec §3, §4.2-4.3, §5.2 "shared by all")
+    assert cfg.data.endswith("k400_anno/train.csv")
+    assert (cfg.num_frames, cfg.sampling_rate, cfg.input_size) == (16, 4, 224)
+    assert cfg.teacher_input_size == (196 if huge else 224)
+    assert (cfg.mask_type, cfg.mask_ratio, cfg.num_sample) == ("tube", 0.9, 1)
+    assert cfg.loss == "smooth_l1" and (cfg.image_loss_weight, cfg.video_loss_weight) == (1.0, 1.0)
+    # fine-tuning starts from checkpoint-399/799: 400/800 epochs of a 401/801-epoch schedule
+    assert cfg.stop_after_epochs == cfg.epochs - 1
+    assert cfg.normalize_targets is False and cfg.decay_mask_tokens is True
+    assert tuple(cfg.teachers) == ("image", "video")
+    assert cfg.image_teacher == f"image_teacher_{teacher}" and cfg.video_teacher == f"video_teacher_{teacher}"
+    assert Path(cfg.image_teacher_checkpoint).name == f"mae_pretrain_vit_{teacher}.pth"
+    assert Path(cfg.video_teacher_checkpoint).name == VIDEOMAE_FILE.format(teacher)
+
+    # optimisation (spec §5.1-5.2)
+    assert (cfg.batch_size, cfg.accum_steps, cfg.epochs) == (exp["bs"], exp["uf"], exp["epochs"])
+    assert cfg.warmup_epochs == 40 and cfg.warmup_steps <= 0
+    assert tuple(cfg.betas) == (0.9, 0.95)
+    assert cfg.weight_decay == 0.05 and cfg.weight_decay_end is None and cfg.clip_grad is None
+    assert cfg.lr == 1.5e-4
+    total = total_batch_size(cfg.batch_size, cfg.accum_steps, PRETRAIN_GPUS, cfg.num_sample, True)
+    assert total == exp["total"]
+    assert _close(scaled_lr(cfg.lr, total), exp["scaled_lr"])
+    assert _close(scaled_lr(cfg.min_lr, total), exp["scaled_min_lr"])
+    assert cfg.keep_checkpoints >= 2  # the 400/800-epoch state survives next to the final one
+
+    # models as `mvd distill` builds them (build_objective), on the meta device
+    with torch.device("meta"):
+        image_teacher = mvd.create_model(cfg.image_teacher, img_size=cfg.teacher_input_size,
+                                         tubelet_size=2, **cfg.image_teacher_options)
+        video_teacher = mvd.create_model(cfg.video_teacher, img_size=cfg.input_size,
+                                         num_frames=cfg.num_frames, tubelet_size=2,
+                                         **cfg.video_teacher_options)
+        student = mvd.create_model(cfg.model, num_frames=cfg.num_frames, img_size=cfg.input_size,
+                                   teachers=tuple(cfg.teachers),
+                                   image_teacher_dim=image_teacher.out_dim,
+                                   video_teacher_dim=video_teacher.out_dim, **cfg.model_options)
+    assert image_teacher.out_dim == video_teacher.out_dim == TEACHER_DIMS[teacher]
+    assert tuple(image_teacher.encoder.grid[-2:]) == tuple(student.encoder.grid[-2:]) == (14, 14)
+    assert tuple(video_teacher.encoder.grid) == tuple(student.encoder.grid) == (8, 14, 14)
+
+    dim, depth, heads = ENCODERS[exp["student"]]
+    assert (student.encoder.dim, len(student.encoder.blocks)) == (dim, depth)
+    assert student.encoder.blocks[0].attn.num_heads == heads
+    assert student.encoder.blocks[-1].drop_path.rate == pytest.approx(exp["drop_path"])
+    assert student.encoder.grad_checkpointing is (exp["student"] == "huge")
+    dec_depth, dec_dim, dec_heads = exp["dec"]
+    assert set(student.decoders) == {"image", "video"}
+    for kind, decoder in student.decoders.items():
+        assert decoder.down.in_features == dim and decoder.down.out_features == dec_dim
+        assert decoder.down.bias is not None
+        assert len(decoder.blocks) == dec_depth
+        assert decoder.blocks[0].attn.num_heads == dec_heads
+        assert decoder.head.out_features == TEACHER_DIMS[teacher]
+        # the decoder's drop path spans [0, drop_path] over its own depth (spec §1.5)
+        assert decoder.blocks[0].drop_path.rate == 0.0
+        assert decoder.blocks[-1].drop_path.rate == pytest.approx(exp["drop_path"])
+
+
+@pytest.mark.parametrize("name", sorted(FINETUNE))
+def test_finetune_recipe(name):
+    exp = FINETUNE[name]
+    cfg = _load(FinetuneConfig, CONFIGS / "finetune" / f"{name}.yaml")
+
+    # data (spec §4.4-4.6): the dataset name sets sampling, flip and test clips
+    assert cfg.dataset == exp["dataset"]
+    assert Path(cfg.data).name == f"{exp['dataset']}_anno"
+    assert (cfg.num_frames, cfg.input_size) == (16, 224)
+    assert cfg.short_side_size in (None, 224)
+    defaults = dataset_defaults(cfg.dataset)
+    assert defaults["test_clips"] == exp["test_clips"]
+    if cfg.dataset == "k400":
+        assert cfg.sampling_rate == 4 and (cfg.sampling or defaults["sampling"]) == "dense"
+        assert (defaults["flip"] if cfg.flip is None else cfg.flip) is True
+    else:
+        assert (cfg.sampling or defaults["sampling"]) == "uniform"
+        assert (defaults["flip"] if cfg.flip is None else cfg.flip) is False
+
+    # augmentation defaults of the reference (spec §4.4, §5.1)
+    assert cfg.num_sample == 2 and cfg.lr_batch_includes_repeats is False
+    assert cfg.randaugment == "rand-m7-n4-mstd0.5-inc1" and cfg.reprob == 0.25
+    assert (cfg.mixup, cfg.cutmix, cfg.mixup_prob, cfg.mixup_switch_prob) == (0.8, 1.0, 1.0, 0.5)
+    assert cfg.smoothing == 0.1 and cfg.reference_cutmix is False
+
+    # optimisation (spec §5.1, §5.3)
+    assert (cfg.batch_size, cfg.accum_steps, cfg.epochs) == (exp["bs"], exp["uf"], exp["epochs"])
+    assert (cfg.lr, cfg.min_lr) == (exp["lr"], exp["min_lr"])
+    assert cfg.warmup_epochs == 5 and cfg.warmup_steps <= 0
+    assert tuple(cfg.betas) == (0.9, 0.999)
+    assert cfg.weight_decay == 0.05 and cfg.weight_decay_end is None and cfg.clip_grad is None
+    assert cfg.layer_decay == exp["layer_decay"]
+    total = total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample,
+                             cfg.lr_batch_includes_repeats)
+    assert total == exp["total"]
+    assert total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample) == exp["clips"]
+    assert _close(scaled_lr(cfg.lr, total), exp["scaled_lr"])
+    assert _close(scaled_lr(cfg.min_lr, total), exp["scaled_min_lr"])
+
+    # the init checkpoint is the matching pretraining recipe's output
+    assert exp["pretrain"] in Path(cfg.init_checkpoint).parts
+    assert (CONFIGS / "pretrain" / f"{exp['pretrain']}.yaml").exists()
+
+    # the classifier as `mvd finetune` builds it, on the meta device
+    with torch.device("meta"):
+        model = mvd.create_model(cfg.model, num_classes=NUM_CLASSES[cfg.dataset],
+                                 num_frames=cfg.num_frames, img_size=cfg.input_size,
+                                 **cfg.model_options)
+    dim, depth, heads = ENCODERS[exp["size"]]
+    assert (model.encoder.dim, len(model.encoder.blocks)) == (dim, depth)
+    assert model.encoder.blocks[0].attn.num_heads == heads
+    assert model.num_classes == NUM_CLASSES[cfg.dataset]
+    assert model.encoder.blocks[-1].drop_path.rate == pytest.approx(exp["drop_path"])
+    fc_drop = getattr(model.fc_dropout, "p", 0.0)
+    assert fc_drop == exp["fc_drop"]
+    assert model.encoder.grad_checkpointing is exp["ckpt"]
+    scales = [g["lr_scale"] for g in parameter_groups(model, cfg.weight_decay, layer_decay=cfg.layer_decay)]
+    assert max(scales) == 1.0
+    assert min(scales) == pytest.approx(cfg.layer_decay ** (depth + 1))
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "demo").glob("*.yaml")), ids=lambda p: p.name)
+def test_demo_recipes_load(path):
+    cls = DEMO_CLASSES.get(path.name)
+    if cls is None:
+        pytest.skip(f"no command config known for {path.name}")
+    _load(cls, path)
