@@ -75,8 +75,12 @@ FINETUNE = {
     "vit_huge_ssv2": _ft("huge", H800, "ssv2", 16, 8, 1, 128, 256, 5e-4, 2.5e-4, 1e-5, 5e-6, 30, 0.75, 0.3, 0.5, True, 2),
 }
 
+from mvd.commands.evaluate import KnnConfig, LinearProbeConfig, MultiViewTestConfig
+
 DEMO_CLASSES = {"distill.yaml": DistillConfig, "finetune.yaml": FinetuneConfig,
-                "pretrain_image.yaml": PixelPretrainConfig, "pretrain_video.yaml": PixelPretrainConfig}
+                "pretrain_image.yaml": PixelPretrainConfig, "pretrain_video.yaml": PixelPretrainConfig,
+                "test.yaml": MultiViewTestConfig, "linear_probe.yaml": LinearProbeConfig,
+                "knn.yaml": KnnConfig}
 
 
 def _load(cls, path: Path):
@@ -226,7 +230,5 @@ def test_finetune_recipe(name):
 
 @pytest.mark.parametrize("path", sorted((CONFIGS / "demo").glob("*.yaml")), ids=lambda p: p.name)
 def test_demo_recipes_load(path):
-    cls = DEMO_CLASSES.get(path.name)
-    if cls is None:
-        pytest.skip(f"no command config known for {path.name}")
-    _load(cls, path)
+    assert path.name in DEMO_CLASSES, f"add {path.name} to DEMO_CLASSES"
+    _load(DEMO_CLASSES[path.name], path)

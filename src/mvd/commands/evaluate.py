@@ -5,6 +5,7 @@ it to OUTPUT; rank 0 merges the files (dropping the sampler's padding repeats) a
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import sys
@@ -19,13 +20,13 @@ from ..data.annotations import NUM_CLASSES, Sample, load_annotations
 from ..data.datasets import MultiViewDataset, dataset_defaults
 from ..data.errors import AnnotationError, DataError, VideoDecodeError
 from ..data.loader import build_loader
-from ..engine.config import ConfigError, check, option
+from ..engine.config import ConfigError, add_arguments, check, option
 from ..engine.distributed import barrier
 from ..engine.loop import autocast_dtype
 from ..eval.features import FeatureSet, extract_features, merge_shards, save_shard
-from ..eval.merge import merge_views, iter_view_files, video_accuracy, write_video_csv
+from ..eval.merge import iter_view_files, merge_views, video_accuracy, write_video_csv
 from ..eval.models import check_geometry, load_classifier, load_feature_model, model_geometry
-from ..eval.multiview import existing_rank_files, rank_file, run_rank
+from ..eval.multiview import existing_rank_files, run_rank
 from ..eval.predict import predict_video, read_class_names, top_labels, video_sample
 from ..eval.probes import knn_classify, linear_probe
 from .common import DataOptions, ensure_synthetic_data, register_command, resolve_data_path, run
@@ -386,9 +387,6 @@ def predict(cfg: PredictConfig, dist, output_dir: Path, videos: list[str]) -> in
 
 def _register_predict(subparsers) -> None:
     """Like ``register_command``, plus the positional video files."""
-    import argparse
-
-    from ..engine.config import add_arguments
     parser = subparsers.add_parser(
         "predict", help="top-k labels of video files with a fine-tuned classifier",
         description="Classify video files: decode each once, average the softmax over the "

@@ -2,7 +2,8 @@
 
 A video's feature is the mean over its test views (by default one view: the centre clip, centre
 crop) of the encoder's mean-pooled tokens. Each rank writes a shard with the dataset indices it
-saw; rank 0 merges the shards, dropping the sampler's padding repeats, in list order.
+saw; rank 0 merges the shards in list order, dropping the sampler's padding repeats and any
+video served twice because an unusable one was replaced.
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def save_shard(shard: FeatureSet, indices: Sequence[int], path: Path) -> None:
 
 
 def merge_shards(paths: Sequence[Path]) -> FeatureSet:
-    """Shards -> one set ordered by dataset index, each index once (padding repeats dropped)."""
+    """Shards -> one set in list order, each video once (padding repeats dropped)."""
     rows: dict[int, tuple[torch.Tensor, int, str]] = {}
     for path in paths:
         with safe_open(str(path), framework="pt") as handle:
@@ -113,7 +114,12 @@ def merge_shards(paths: Sequence[Path]) -> FeatureSet:
             indices = handle.get_tensor("indices").tolist()
         for row, index in enumerate(indices):
             rows.setdefault(index, (features[row], int(labels[row]), keys[row]))
-    order = sorted(rows)
+    # An unusable video is served as another one (the data pipeline's policy); keep each video once.
+    order, keys = [], set()
+    for index in sorted(rows):
+        if rows[index][2] not in keys:
+            keys.add(rows[index][2])
+            order.append(index)
     if not order:
         raise ValueError("no features in any shard")
     return FeatureSet(torch.stack([rows[i][0] for i in order]),
