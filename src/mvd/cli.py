@@ -11,6 +11,7 @@ import sys
 
 # Modules that contribute sub-commands, in the order `mvd --help` lists them.
 COMMAND_MODULES = (
+    "mvd.commands.demo",
     "mvd.smoke",
     "mvd.checkpoint.commands",
     "mvd.commands.pretrain",

@@ -79,6 +79,8 @@ def plot(results: dict, path: Path):
         if curve:
             style = "--" if label.startswith("teacher") else "-"
             curves.plot(range(1, len(curve) + 1), curve, style, marker="o", label=label)
+    gaps = max((len(m.get("similarity_curve") or []) for m in models.values()), default=0)
+    curves.set_xticks(range(1, gaps + 1))
     curves.set_xlabel("temporal gap (tubelet slots)")
     curves.set_ylabel("cosine similarity, same position")
     curves.set_title("Cross-frame feature similarity")

@@ -35,3 +35,38 @@ def model_tokens(model: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
         if isinstance(model, FrozenTeacher):
             return model(video)
         return model.encoder(video)
+
+
+def _load_for_similarity(name: str, path, geometry: dict):
+    """Teachers come from their pixel-pretraining checkpoints; everything else via load_model."""
+    from ..checkpoint.load import load_model
+    from ..commands.teachers import build_teacher
+    if not name.startswith("teacher_"):
+        return load_model(path).eval()
+    kind = name.replace("teacher_", "")
+    shape = ({"img_size": geometry["input_size"]} if kind == "image" else
+             {"img_size": geometry["input_size"], "num_frames": geometry["num_frames"]})
+    teacher, _ = build_teacher(kind, f"{kind}_teacher_tiny", str(path), {}, shape)
+    return teacher
+
+
+def similarity_curves(models: dict, data_root, num_clips: int) -> dict[str, list[float]]:
+    """Similarity-vs-gap curve of every model on the same validation clips of the demo data."""
+    from ..data.annotations import load_annotations
+    from ..data.datasets import FinetuneDataset
+    from ..engine.config import load_config
+    from ..commands.distill import DistillConfig
+    from ..recipes import recipe
+    import argparse
+    cfg = load_config(DistillConfig, str(recipe("demo/distill.yaml")), argparse.Namespace())
+    geometry = {"num_frames": cfg.num_frames, "input_size": cfg.input_size}
+    samples = load_annotations(f"{data_root}/appearance", str(data_root), split="val", labelled=True)
+    dataset = FinetuneDataset(samples[:num_clips], mode="val", num_frames=cfg.num_frames,
+                              stride=cfg.sampling_rate, input_size=cfg.input_size)
+    video = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    curves = {}
+    for name, path in models.items():
+        model = _load_for_similarity(name, path, geometry)
+        grid = (cfg.num_frames // 2, cfg.input_size // 16, cfg.input_size // 16)
+        curves[name] = cross_frame_similarity(model_tokens(model, video), grid).tolist()
+    return curves
