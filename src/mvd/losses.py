@@ -10,7 +10,7 @@ from typing import Mapping, Optional
 import torch
 import torch.nn.functional as F
 
-from .models.vit import gather_tokens
+from .models.vit import TokenSplit, take_tokens
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,8 +33,7 @@ def regression_loss(kind: str, prediction: torch.Tensor, target: torch.Tensor) -
     return _REGRESSION[key](prediction.float(), target.float())
 
 
-def masked_targets(features: torch.Tensor, mask: torch.Tensor,
-                   normalize: bool = False) -> torch.Tensor:
+def masked_targets(features: torch.Tensor, mask, normalize: bool = False) -> torch.Tensor:
     """Teacher features (B, N, C) at the masked positions, ascending order: (B, N_mask, C).
 
     ``normalize`` applies the reference's optional non-affine LayerNorm (eps 1e-6, off in every
@@ -42,7 +41,7 @@ def masked_targets(features: torch.Tensor, mask: torch.Tensor,
     """
     if normalize:
         features = F.layer_norm(features, features.shape[-1:], eps=1e-6)
-    return gather_tokens(features, mask)
+    return take_tokens(features, TokenSplit.from_mask(mask).masked)
 
 
 def distillation_loss(predictions: Mapping[str, torch.Tensor],
@@ -51,6 +50,7 @@ def distillation_loss(predictions: Mapping[str, torch.Tensor],
                       normalize_targets: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum over teachers of loss(p_b, h_b(x)[mask]); returns (total, per-teacher)."""
     parts = {}
+    mask = TokenSplit.from_mask(mask)
     for name, prediction in predictions.items():
         if name not in teacher_features:
             raise KeyError(f"no features from the {name!r} teacher")
@@ -105,4 +105,4 @@ def image_pixel_targets(images: torch.Tensor, patch_size: int, normalize: bool =
 def pixel_reconstruction_loss(prediction: torch.Tensor, pixel_targets: torch.Tensor,
                               mask: torch.Tensor) -> torch.Tensor:
     """Mean squared error on the masked patches (the only ones the decoders predict)."""
-    return regression_loss("l2", prediction, gather_tokens(pixel_targets, mask))
+    return regression_loss("l2", prediction, take_tokens(pixel_targets, TokenSplit.from_mask(mask).masked))

@@ -18,6 +18,7 @@ from torch import nn
 from .losses import distillation_loss
 from .models.student import MVDStudent
 from .models.teachers import FrozenTeacher
+from .models.vit import TokenSplit
 
 
 class MaskedVideoDistillation(nn.Module):
@@ -47,7 +48,8 @@ class MaskedVideoDistillation(nn.Module):
 
     def forward(self, video: torch.Tensor, mask: torch.Tensor,
                 teacher_video: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, dict]:
+        split = TokenSplit.from_mask(mask)  # shared by encoder, decoders and loss
         targets = self.teacher_targets(video, teacher_video)
-        predictions = self.student(video, mask)
-        return distillation_loss(predictions, targets, mask, self.loss, self.weights,
+        predictions = self.student(video, split)
+        return distillation_loss(predictions, targets, split, self.loss, self.weights,
                                  self.normalize_targets)

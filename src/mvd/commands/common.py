@@ -100,6 +100,38 @@ def epoch_batches(loader, epoch: int, start_batch: int):
     yield from DataLoader(loader.dataset, generator=generator, **kwargs)
 
 
+def masked_pretraining_data(cfg, dist, *, num_frames: int, patch_size: int, tubelet_size: int,
+                            teacher_size=None):
+    """Unlabelled clips + masks for every masked-modelling stage (spec §4.2): (dataset, loader)."""
+    from ..data.annotations import load_annotations
+    from ..data.datasets import PretrainDataset
+    from ..data.loader import build_loader
+    ensure_synthetic_data(cfg, dist.is_main)
+    samples = load_annotations(resolve_data_path(cfg), cfg.data_root, split="train",
+                               dataset=cfg.dataset, labelled=False)
+    dataset = PretrainDataset(samples, num_frames=num_frames, stride=cfg.sampling_rate,
+                              input_size=cfg.input_size, teacher_size=teacher_size,
+                              patch_size=patch_size, tubelet_size=tubelet_size,
+                              mask_type=cfg.mask_type, mask_ratio=cfg.mask_ratio,
+                              num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
+                              max_fail_fraction=cfg.max_fail_fraction)
+    loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
+                          seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
+                          pin_memory=dist.device.type == "cuda")
+    return dataset, loader
+
+
+def training_job(name: str, model, train_module, groups, loss_fn, dataset, loader,
+                 clips_per_batch: int, num_repeats: int, **extra):
+    """A TrainJob over an mvd.data loader; the epoch report carries the bad-file counts."""
+    from ..engine.loop import TrainJob
+    extra.setdefault("end_of_epoch", lambda epoch: {"data": dataset.tracker.summary()})
+    return TrainJob(name=name, model=model, train_module=train_module, param_groups=groups,
+                    loss_fn=loss_fn, batches=lambda epoch, start: epoch_batches(loader, epoch, start),
+                    batches_per_epoch=len(loader), clips_per_batch=clips_per_batch,
+                    num_repeats=num_repeats, metadata={"stage": name}, **extra)
+
+
 def run(config_cls, args: argparse.Namespace, body: Callable[[object, DistInfo, Path], int]) -> int:
     """Parse the config, set up ranks and seeds, save the resolved config, run ``body``."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

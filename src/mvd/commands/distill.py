@@ -5,15 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..data.annotations import load_annotations
-from ..data.datasets import PretrainDataset
-from ..data.loader import build_loader
 from ..engine.config import check, option
-from ..engine.loop import OptimConfig, TrainJob, fit
+from ..engine.loop import OptimConfig, fit
 from ..engine.optim import parameter_groups
 from ..models.registry import create_model
 from ..objective import MaskedVideoDistillation
-from .common import DataOptions, ensure_synthetic_data, epoch_batches, register_command, resolve_data_path
+from .common import DataOptions, masked_pretraining_data, register_command, training_job
 from .teachers import build_teacher, ensure_teacher_checkpoint
 
 
@@ -80,34 +77,22 @@ def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillatio
 
 
 def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
-    ensure_synthetic_data(cfg, dist.is_main)
     objective = build_objective(cfg, dist.is_main)
     student = objective.student
-    samples = load_annotations(resolve_data_path(cfg), cfg.data_root, split="train",
-                               dataset=cfg.dataset, labelled=False)
     patch = student.encoder.patch_embed
-    dataset = PretrainDataset(samples, num_frames=cfg.num_frames, stride=cfg.sampling_rate,
-                              input_size=cfg.input_size, teacher_size=cfg.teacher_input_size,
-                              patch_size=patch.patch_size, tubelet_size=patch.tubelet_size,
-                              mask_type=cfg.mask_type, mask_ratio=cfg.mask_ratio,
-                              num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
-                              max_fail_fraction=cfg.max_fail_fraction)
-    loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
-                          seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
-                          pin_memory=dist.device.type == "cuda")
+    dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.num_frames,
+                                              patch_size=patch.patch_size,
+                                              tubelet_size=patch.tubelet_size,
+                                              teacher_size=cfg.teacher_input_size)
     separate_teacher_view = cfg.teacher_input_size not in (None, cfg.input_size)
 
     def loss_fn(module, batch):
         video, teacher_video, mask = (t.to(dist.device, non_blocking=True) for t in batch)
         return module(video, mask, teacher_video if separate_teacher_view else None)
 
-    job = TrainJob(
-        name="distill", model=student, train_module=objective,
-        param_groups=parameter_groups(objective, cfg.weight_decay, decay_mask_tokens=cfg.decay_mask_tokens),
-        loss_fn=loss_fn, batches=lambda epoch, start: epoch_batches(loader, epoch, start),
-        batches_per_epoch=len(loader), clips_per_batch=cfg.batch_size * cfg.num_sample,
-        num_repeats=cfg.num_sample, end_of_epoch=lambda epoch: {"data": dataset.tracker.summary()},
-        metadata={"stage": "distill"})
+    groups = parameter_groups(objective, cfg.weight_decay, decay_mask_tokens=cfg.decay_mask_tokens)
+    job = training_job("distill", student, objective, groups, loss_fn, dataset, loader,
+                       cfg.batch_size * cfg.num_sample, cfg.num_sample)
     metrics = fit(job, cfg, dist, output_dir)
     if dist.is_main:
         print(f"distillation done: {output_dir / 'model.safetensors'}; last metrics {metrics}")

@@ -17,11 +17,12 @@ from ..data.datasets import FinetuneDataset, dataset_defaults
 from ..data.loader import build_loader
 from ..data.mixup import Mixup, soft_target_cross_entropy
 from ..engine.config import ConfigError, check, option
-from ..engine.loop import OptimConfig, TrainJob, autocast_dtype, fit
+from ..engine.loop import OptimConfig, autocast_dtype, fit
 from ..engine.optim import parameter_groups
 from ..eval.metrics import validate
 from ..models.registry import create_model
-from .common import DataOptions, ensure_synthetic_data, epoch_batches, register_command, resolve_data_path
+from .common import (DataOptions, ensure_synthetic_data, epoch_batches, register_command,
+                     resolve_data_path, training_job)
 
 
 @dataclass
@@ -132,13 +133,10 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
                       f"(single view, {stats['val_clips']} clips)")
         return stats
 
-    job = TrainJob(
-        name="finetune", model=model, train_module=model,
-        param_groups=parameter_groups(model, cfg.weight_decay, layer_decay=cfg.layer_decay),
-        loss_fn=loss_fn, batches=lambda epoch, start: epoch_batches(loader, epoch, start),
-        batches_per_epoch=len(loader), clips_per_batch=cfg.batch_size * cfg.num_sample,
-        num_repeats=cfg.num_sample, count_repeats_in_lr=cfg.lr_batch_includes_repeats,
-        end_of_epoch=end_of_epoch, metadata={"stage": "finetune"})
+    groups = parameter_groups(model, cfg.weight_decay, layer_decay=cfg.layer_decay)
+    job = training_job("finetune", model, model, groups, loss_fn, train_set, loader,
+                       cfg.batch_size * cfg.num_sample, cfg.num_sample, end_of_epoch=end_of_epoch,
+                       count_repeats_in_lr=cfg.lr_batch_includes_repeats)
     fit(job, cfg, dist, output_dir)
     return 0
 

@@ -10,16 +10,13 @@ from pathlib import Path
 
 import torch
 
-from ..data.annotations import load_annotations
-from ..data.datasets import PretrainDataset
-from ..data.loader import build_loader
 from ..engine.config import check, option
-from ..engine.loop import OptimConfig, TrainJob, fit
+from ..engine.loop import OptimConfig, fit
 from ..engine.optim import parameter_groups
 from ..losses import image_pixel_targets, pixel_reconstruction_loss, video_pixel_targets
 from ..masking import random_mask
 from ..models.registry import create_model
-from .common import DataOptions, ensure_synthetic_data, epoch_batches, register_command, resolve_data_path
+from .common import DataOptions, masked_pretraining_data, register_command, training_job
 
 
 @dataclass
@@ -40,43 +37,20 @@ class PixelPretrainConfig(OptimConfig, DataOptions):
         check(self.num_sample >= 1 and self.frames_per_clip >= 1, "num_sample and frames_per_clip must be >= 1")
 
 
-def _data(cfg: PixelPretrainConfig, dist, num_frames: int, stride: int, patch: int, tubelet: int):
-    ensure_synthetic_data(cfg, dist.is_main)
-    samples = load_annotations(resolve_data_path(cfg), cfg.data_root, split="train",
-                               dataset=cfg.dataset, labelled=False)
-    dataset = PretrainDataset(samples, num_frames=num_frames, stride=stride,
-                              input_size=cfg.input_size, patch_size=patch, tubelet_size=tubelet,
-                              mask_type=cfg.mask_type, mask_ratio=cfg.mask_ratio,
-                              num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
-                              max_fail_fraction=cfg.max_fail_fraction)
-    loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
-                          seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
-                          pin_memory=dist.device.type == "cuda")
-    return dataset, loader
-
-
-def _job(name, model, cfg, dataset, loader, loss_fn, clips_per_batch):
-    return TrainJob(
-        name=name, model=model, train_module=model,
-        param_groups=parameter_groups(model, cfg.weight_decay), loss_fn=loss_fn,
-        batches=lambda epoch, start: epoch_batches(loader, epoch, start),
-        batches_per_epoch=len(loader), clips_per_batch=clips_per_batch,
-        num_repeats=cfg.num_sample, end_of_epoch=lambda epoch: {"data": dataset.tracker.summary()},
-        metadata={"stage": name})
-
-
 def pretrain_video(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
     check(cfg.model.startswith("videomae_"), f"pretrain-video trains videomae_* models, got {cfg.model}")
     model = create_model(cfg.model, num_frames=cfg.num_frames, img_size=cfg.input_size, **cfg.model_options)
     patch, tubelet = model.patch_size, model.tubelet_size
-    dataset, loader = _data(cfg, dist, cfg.num_frames, cfg.sampling_rate, patch, tubelet)
+    dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.num_frames,
+                                              patch_size=patch, tubelet_size=tubelet)
 
     def loss_fn(module, batch):
         video, _, mask = (t.to(dist.device, non_blocking=True) for t in batch)
         targets = video_pixel_targets(video, patch, tubelet, cfg.normalize_pixels)
         return pixel_reconstruction_loss(module(video, mask), targets, mask), {}
 
-    fit(_job("pretrain-video", model, cfg, dataset, loader, loss_fn, cfg.batch_size * cfg.num_sample),
+    fit(training_job("pretrain-video", model, model, parameter_groups(model, cfg.weight_decay),
+                     loss_fn, dataset, loader, cfg.batch_size * cfg.num_sample, cfg.num_sample),
         cfg, dist, output_dir)
     return 0
 
@@ -86,7 +60,8 @@ def pretrain_image(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
     model = create_model(cfg.model, img_size=cfg.input_size, **cfg.model_options)
     patch = model.patch_size
     # Frames for MAE come from short clips spread over each video (tubelet 1: any frame count).
-    dataset, loader = _data(cfg, dist, cfg.frames_per_clip, cfg.sampling_rate, patch, 1)
+    dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.frames_per_clip,
+                                              patch_size=patch, tubelet_size=1)
     tokens = (cfg.input_size // patch) ** 2
 
     def loss_fn(module, batch):
@@ -96,8 +71,9 @@ def pretrain_image(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
         targets = image_pixel_targets(images, patch, cfg.normalize_pixels)
         return pixel_reconstruction_loss(module(images, mask), targets, mask), {}
 
-    fit(_job("pretrain-image", model, cfg, dataset, loader, loss_fn,
-             cfg.batch_size * cfg.num_sample * cfg.frames_per_clip), cfg, dist, output_dir)
+    fit(training_job("pretrain-image", model, model, parameter_groups(model, cfg.weight_decay),
+                     loss_fn, dataset, loader, cfg.batch_size * cfg.num_sample * cfg.frames_per_clip,
+                     cfg.num_sample), cfg, dist, output_dir)
     return 0
 
 

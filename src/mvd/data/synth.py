@@ -44,7 +44,7 @@ def draw_params(rng: np.random.Generator, size: int) -> ClipParams:
         background=tuple(int(c) for c in rng.integers(0, 90, 3)),
         texture_seed=int(rng.integers(2 ** 31)),
         x0=float(rng.uniform(0, size)), y0=float(rng.uniform(0, size)),
-        speed=float(rng.uniform(1.2, 2.0) * size / 64), radius=float(rng.uniform(0.13, 0.17) * size))
+        speed=float(rng.uniform(1.2, 2.0) * size / 64), radius=float(rng.uniform(0.20, 0.25) * size))  # ~2x2 patches at 64 px
 
 
 def _background(p: ClipParams, size: int) -> np.ndarray:

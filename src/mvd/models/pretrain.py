@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .init import init_linear_and_norm, init_token
-from .vit import MaskedTokenDecoder, VisionTransformer
+from .vit import MaskedTokenDecoder, TokenSplit, VisionTransformer
 
 
 class MaskedImageAutoencoder(nn.Module):
@@ -33,7 +33,8 @@ class MaskedImageAutoencoder(nn.Module):
 
     def forward(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``images`` (B,3,H,W), ``mask`` (B,N) bool -> pixel predictions (B, N_mask, p*p*3)."""
-        return self.decoder(self.encoder(images, mask), mask)
+        split = TokenSplit.from_mask(mask)
+        return self.decoder(self.encoder(images, split), split)
 
 
 class MaskedVideoAutoencoder(nn.Module):
@@ -54,4 +55,5 @@ class MaskedVideoAutoencoder(nn.Module):
 
     def forward(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``video`` (B,3,T,H,W), ``mask`` (B,N) bool -> predictions (B, N_mask, t*p*p*3)."""
-        return self.decoder(self.encoder(video, mask), mask)
+        split = TokenSplit.from_mask(mask)
+        return self.decoder(self.encoder(video, split), split)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .init import init_linear_and_norm, init_token
-from .vit import MaskedTokenDecoder, VisionTransformer
+from .vit import MaskedTokenDecoder, TokenSplit, VisionTransformer
 
 TEACHER_NAMES = ("image", "video")
 
@@ -46,15 +46,14 @@ class MVDStudent(nn.Module):
     def teachers(self) -> tuple[str, ...]:
         return tuple(self.decoders)
 
-    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``video`` (B,3,T,H,W), ``mask`` (B,N) bool with True = masked.
+    def forward(self, video: torch.Tensor, mask) -> dict[str, torch.Tensor]:
+        """``video`` (B,3,T,H,W), ``mask`` (B,N) bool with True = masked (or its TokenSplit).
 
         Returns ``{teacher: (B, N_mask, C_teacher)}`` predictions at the masked positions.
         """
-        if mask.dtype != torch.bool:
-            raise TypeError(f"mask must be a bool tensor (True = masked), got {mask.dtype}")
-        visible = self.encoder(video, mask)  # q_vis: (B, N_vis, D), after the final LayerNorm
-        return {name: decoder(visible, mask) for name, decoder in self.decoders.items()}
+        split = TokenSplit.from_mask(mask)      # visible / masked token ids, computed once
+        visible = self.encoder(video, split)    # q_vis: (B, N_vis, D), after the final LayerNorm
+        return {name: decoder(visible, split) for name, decoder in self.decoders.items()}
 
 
 def build_student(encoder_kwargs: dict, *, teachers: Sequence[str], image_teacher_dim: int,

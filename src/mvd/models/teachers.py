@@ -1,7 +1,9 @@
 """Frozen teachers that turn a clip into targets on the student's token grid (spec §1.6–1.8).
 
 Both return the **last block's tokens without the final LayerNorm** (the reference loads that
-norm but never applies it), always in eval mode and without gradients.
+norm but never applies it), always in eval mode. They run under ``torch.inference_mode`` (no
+autograd bookkeeping at all); their outputs are inference tensors, which the loss only reads
+through a gather, so nothing of them is saved for backward.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ class ImageTeacher(FrozenTeacher):
         super().__init__(encoder)
         self.tubelet_size = tubelet_size
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         if video.ndim != 5:
             raise ValueError(f"expected a clip (B, C, T, H, W), got {tuple(video.shape)}")
@@ -54,6 +56,6 @@ class ImageTeacher(FrozenTeacher):
 class VideoTeacher(FrozenTeacher):
     """VideoMAE encoder on the full, unmasked clip; its tubelets already match the student's."""
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.encoder.forward_features(video, apply_norm=False)

@@ -12,7 +12,8 @@ positions (visible tokens first, then masked, both in ascending token order; spe
 """
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -21,16 +22,44 @@ from torch.utils.checkpoint import checkpoint
 from ..layers import Block, PatchEmbed, build_position_table
 
 
+@dataclass(frozen=True)
+class TokenSplit:
+    """Ascending ids of the visible and the masked tokens of every sample, (B, n_vis), (B, n_mask).
+
+    Built once per batch from the bool mask and reused by the encoder, every decoder and the
+    loss: gathers by index need no host synchronisation, unlike boolean indexing.
+    """
+    visible: torch.Tensor
+    masked: torch.Tensor
+
+    @classmethod
+    def from_mask(cls, mask: torch.Tensor) -> "TokenSplit":
+        if isinstance(mask, TokenSplit):
+            return mask
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a bool tensor (True = masked), got {mask.dtype}")
+        counts = mask.sum(dim=1)
+        low, high = torch.stack([counts.min(), counts.max()]).tolist()  # the one host sync
+        if low != high:
+            raise ValueError("every sample must have the same number of masked tokens, got "
+                             f"{counts.tolist()}")
+        order = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)  # visible first, ascending
+        visible = mask.shape[1] - low
+        return cls(order[:, :visible], order[:, visible:])
+
+
+def take_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Rows ``ids`` (B, n) of every sample of ``x`` (B or 1, N, C) -> (B, n, C)."""
+    x = x.expand(ids.shape[0], -1, -1)
+    return torch.gather(x, 1, ids.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
 def gather_tokens(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """Tokens where ``keep`` is True, in ascending order: (B, N, C) -> (B, n, C).
 
     Every row of ``keep`` must select the same number of tokens (tube and random masking do).
     """
-    counts = keep.sum(dim=1)
-    if counts.numel() and bool((counts != counts[0]).any()):
-        raise ValueError("every sample must have the same number of selected tokens, got "
-                         f"{counts.tolist()}")
-    return x[keep].reshape(x.shape[0], -1, x.shape[-1])
+    return take_tokens(x, TokenSplit.from_mask(~keep).visible)
 
 
 def token_grid(img_size: int, patch_size: int, num_frames: int | None,
@@ -105,22 +134,23 @@ class VisionTransformer(nn.Module):
                 "img_size / num_frames")
         return tokens + positions.to(tokens.dtype)
 
-    def forward_features(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None,
+    def forward_features(self, x: torch.Tensor, mask: Union[torch.Tensor, TokenSplit, None] = None,
                          apply_norm: bool = True) -> torch.Tensor:
         """Encode the visible tokens (all tokens when ``mask`` is None).
 
+        ``mask``: (B, N) bool with True = masked, or its :class:`TokenSplit`.
         Returns (B, prefix + N_visible, D); the cls token, if any, comes first.
         """
         tokens = self.embed(x)
         if mask is not None:
-            tokens = gather_tokens(tokens, ~mask)
+            tokens = take_tokens(tokens, TokenSplit.from_mask(mask).visible)
         if self.num_prefix_tokens:
             cls = (self.cls_token + self.pos_embed[:, :1]).to(tokens.dtype)
             tokens = torch.cat([cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         tokens = run_blocks(self.blocks, tokens, self.grad_checkpointing)
         return self.norm(tokens) if apply_norm else tokens
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: Union[torch.Tensor, TokenSplit, None] = None) -> torch.Tensor:
         return self.forward_features(x, mask)
 
 
@@ -146,18 +176,19 @@ class MaskedTokenDecoder(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
         self.head = nn.Linear(dim, out_dim)
 
-    def forward(self, encoded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``encoded``: encoder output (B, prefix + N_vis, D_enc); ``mask``: (B, N) bool.
+    def forward(self, encoded: torch.Tensor, mask: Union[torch.Tensor, TokenSplit]) -> torch.Tensor:
+        """``encoded``: encoder output (B, prefix + N_vis, D_enc); ``mask``: (B, N) bool or its
+        :class:`TokenSplit`.
 
         Returns predictions for the masked tokens, (B, N_mask, out_dim), ascending token order.
         """
-        batch = encoded.shape[0]
+        split = TokenSplit.from_mask(mask)
         prefix = self.num_prefix_tokens
         x = self.down(encoded)
         positions = self.pos_embed.to(x.dtype)
-        patch_pos = positions[:, prefix:].expand(batch, -1, -1)
-        visible_pos = gather_tokens(patch_pos, ~mask)
-        masked_pos = gather_tokens(patch_pos, mask)
+        patch_pos = positions[:, prefix:]
+        visible_pos = take_tokens(patch_pos, split.visible)
+        masked_pos = take_tokens(patch_pos, split.masked)
         parts = [x[:, prefix:] + visible_pos, self.mask_token.to(x.dtype) + masked_pos]
         if prefix:
             parts.insert(0, x[:, :prefix] + positions[:, :prefix])
