@@ -185,8 +185,14 @@ def test_frozen_features_per_family(ckpt):
     classifier = mvd.load_model(ckpt.classifier).eval()
     with torch.no_grad():
         torch.testing.assert_close(frozen_features(classifier, video), classifier.features(video))
+    mae = mvd.load_model(ckpt.mae).eval()  # an image model: every frame, cls token left out
+    small = video[..., :32, :32]
+    with torch.no_grad():
+        frames = small.transpose(1, 2).reshape(-1, 3, 32, 32)
+        expected = mae.encoder(frames)[:, 1:].reshape(2, -1, 192).mean(1)
+        torch.testing.assert_close(frozen_features(mae, small), expected)
     with pytest.raises(TypeError, match="not a video model"):
-        frozen_features(mvd.load_model(ckpt.mae), video)
+        frozen_features(torch.nn.Linear(2, 2), video)
 
 
 def test_linear_probe_command_on_a_student(synth, ckpt, tmp_path, capsys):
@@ -286,7 +292,8 @@ def test_bad_input_is_one_clear_message(case, synth, ckpt, tmp_path, capsys):
                     2, "does not exist"),
         "student": (["test", "--checkpoint", str(ckpt.student), *data_args(synth)],
                     2, "holds a student_tiny model, not a fine-tuned classifier"),
-        "mae": (["extract", "--checkpoint", str(ckpt.mae), *data_args(synth)], 2, "has no video features"),
+        "mae": (["extract", "--checkpoint", str(ckpt.mae), *data_args(synth)], 2,
+                "takes frames of 32x32 px but the data options give 8 frames of 64 px; pass --input-size 32"),
         "geometry": (["test", "--checkpoint", str(ckpt.classifier), *data_args(synth, size=48)],
                      2, "--num-frames 8 --input-size 64"),
         "empty": (["test", "--checkpoint", str(ckpt.classifier), *data_args(synth)[2:], "--data", str(empty)],

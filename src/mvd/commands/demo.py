@@ -12,6 +12,10 @@ def demo(args: argparse.Namespace) -> int:
         settings.seeds = tuple(args.seeds)
     if args.workers is not None:
         settings.workers = args.workers
+    if args.teacher_epochs:
+        settings.teacher_epochs = args.teacher_epochs
+    if args.student_epochs:
+        settings.student_epochs = args.student_epochs
     out = Path(args.output_dir or ("runs/demo-quick" if args.quick else "runs/demo"))
     try:
         Demo(out, settings).run()
@@ -33,4 +37,6 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true", help="a ~2-minute pipeline check (too small to show the finding)")
     parser.add_argument("--seeds", type=int, nargs="+", help="student seeds (default 0 1 2; quick: 0)")
     parser.add_argument("--workers", type=int, help="data loader workers per stage (default 2)")
+    parser.add_argument("--teacher-epochs", type=int, help="stage-1 epochs of each teacher (default 20)")
+    parser.add_argument("--student-epochs", type=int, help="stage-2 epochs of each student (default 15)")
     parser.set_defaults(func=demo)

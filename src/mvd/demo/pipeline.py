@@ -130,7 +130,10 @@ class Demo:
             results["students"][kind]["similarity"] = [sum(c) / len(c) for c in per_seed]
             results["students"][kind]["similarity_curve"] = [sum(v) / len(v) for v in zip(*per_seed)]
         for name, curve in teacher_curves.items():
-            results["teachers"][name.replace("teacher_", "")] = {
+            kind = name.replace("teacher_", "")
+            results["teachers"][kind] = {
+                **{task: [self.probe(teachers[kind], task, self.out / "teachers" / kind / f"probe_{task}")]
+                   for task in TASKS},
                 "similarity": [sum(curve) / len(curve)], "similarity_curve": curve}
         self.timings["total (this invocation)"] = round(time.perf_counter() - start, 1)
         results["timings_s"] = self.timings

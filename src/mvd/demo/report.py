@@ -33,7 +33,9 @@ def markdown_table(results: dict) -> str:
         cells = [_cell(metrics[key], 3 if key == "similarity" else 1) for key, _ in COLUMNS]
         lines.append(f"| {STUDENT_LABELS.get(name, name)} | " + " | ".join(cells) + " |")
     for name, metrics in results.get("teachers", {}).items():
-        lines.append(f"| teacher: {name} | - | - | {_cell(metrics['similarity'], 3)} |")
+        cells = [_cell(metrics[key], 3 if key == "similarity" else 1) if key in metrics else "-"
+                 for key, _ in COLUMNS]
+        lines.append(f"| teacher: {name} (stage 1, trained once) | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"Mean ± std over {seeds} seed(s) {results['seeds']}; linear probe on frozen "
                  "features, multi-view test; similarity = mean cosine similarity of the same "

@@ -56,6 +56,7 @@ class OptimConfig:
     max_steps: Optional[int] = option(None, "stop after N optimizer steps in all (schedule unchanged)")
     stop_after_epochs: Optional[int] = option(None, "stop after N epochs of the schedule laid out for `epochs` (the reference fine-tunes from epoch 400 of 401)")
     resume: str = option("auto", "auto (latest good checkpoint in the output dir), none, or a checkpoint folder")
+    compile: bool = option(False, "torch.compile the training module (CUDA; compiles on the first steps)")
     parallel: str = option("ddp", "multi-process strategy: ddp (replicate) or fsdp (shard the trained model; for L/H)")
     seed: int = option(0, "random seed (each rank adds its rank)")
 
@@ -171,6 +172,8 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
     if dist.enabled and not sharded:
         module = DistributedDataParallel(
             module, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+    if cfg.compile:
+        module = torch.compile(module)
 
     logger = RunLogger(output_dir, total_steps, progress["global_step"], dist.is_main, job.name)
     step = progress["global_step"]
