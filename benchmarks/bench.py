@@ -183,9 +183,10 @@ def table(results: dict) -> str:
         ref = REFERENCE_S_PER_STEP.get(row["config"])
         share = " / ".join(f"{v:.0%}" for v in row["parts_share"].values())
         ref_mem = REFERENCE_PEAK_GB.get(row["config"])
+        speedup = f"{ref / row['s_per_step']:.2f}x" if ref else "-"
         lines.append(
             f"| {row['config']} | {row['s_per_step']:.2f} | {row['clips_per_s']:.2f} | "
-            f"{ref if ref else '-'} | {f'{ref / row['s_per_step']:.2f}x' if ref else '-'} | "
+            f"{ref if ref else '-'} | {speedup} | "
             f"{row['step_gflops'] / peak:.0%} | {row['teacher_fwd_s']:.2f} | {row['teacher_gflops'] / peak:.0%} | "
             f"{row['peak_rss_gb']:.2f} ({ref_mem if ref_mem else '-'}) | {share} |")
     peers = results.get("peers")

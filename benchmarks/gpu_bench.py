@@ -86,22 +86,24 @@ def build_distillation(student_size, teacher_size, frames, size, device):
     return objective, optimizer
 
 
-def bench_distillation(student_size, teacher_size, batch, frames, size, device, dtype, peak):
+def bench_distillation(student_size, teacher_size, batch, frames, size, device, dtype, peak,
+                       compile_model=False):
     objective, optimizer = build_distillation(student_size, teacher_size, frames, size, device)
     grid = objective.student.encoder.grid
+    forward = torch.compile(objective) if compile_model else objective
     video = torch.randn(batch, 3, frames, size, size, device=device)
     mask = mvd.tube_mask(batch, grid, 0.9).to(device)
 
-    def step():
+    def step(fn=forward):
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss, _ = objective(video, mask)
+            loss, _ = fn(video, mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     step()
     with FlopCounterMode(display=False) as counter:
-        step()
+        step(objective)  # eager: the compiled graph does the same work but hides it from the counter
     flops = counter.get_total_flops()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -112,7 +114,8 @@ def bench_distillation(student_size, teacher_size, batch, frames, size, device, 
             teacher(video)
         teacher_seconds = timed(lambda: teacher(video), device)
     row = {
-        "config": f"{student_size} <- {teacher_size} teachers, {batch}x{frames}x{size}^2",
+        "config": f"{student_size} <- {teacher_size} teachers, {batch}x{frames}x{size}^2"
+                  + (", torch.compile" if compile_model else ""),
         "dtype": str(dtype).replace("torch.", ""),
         "s_per_step": seconds,
         "clips_per_s": batch / seconds,
@@ -146,6 +149,7 @@ def main():
     parser.add_argument("--dry-run", action="store_true", help="tiny shapes on CPU, to test the script")
     parser.add_argument("--out", default="gpu_bench.json")
     args = parser.parse_args()
+    started = time.perf_counter()
     device = torch.device("cpu" if args.dry_run else "cuda")
     results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu (dry run)",
                "torch": torch.__version__, "cuda_vs_cpu_max_abs_diff": {}, "distillation": []}
@@ -161,6 +165,10 @@ def main():
                 ("base", "base", 32, 16, 224)])
     for student_size, teacher_size, batch, frames, size in configs:
         row = bench_distillation(student_size, teacher_size, batch, frames, size, device, dtype, peak)
+        results["distillation"].append(row)
+        print(json.dumps(row))
+    if not args.dry_run and time.perf_counter() - started < 150:  # opt-in compile, if time allows
+        row = bench_distillation("base", "base", 32, 16, 224, device, dtype, peak, compile_model=True)
         results["distillation"].append(row)
         print(json.dumps(row))
     if not args.dry_run:

@@ -34,4 +34,6 @@ class PatchEmbed(nn.Module):
         if self.tubelet_size is not None and x.shape[2] % self.tubelet_size:
             raise ValueError(f"{x.shape[2]} frames is not a multiple of the tubelet size "
                              f"{self.tubelet_size}")
-        return self.proj(x).flatten(2).transpose(1, 2)
+        # contiguous: otherwise the whole residual stream inherits the conv's transposed layout
+        # and every LayerNorm / Linear after it pays for strided reads.
+        return self.proj(x).flatten(2).transpose(1, 2).contiguous()
