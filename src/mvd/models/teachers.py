@@ -7,10 +7,23 @@ through a gather, so nothing of them is saved for backward.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
 from .vit import VisionTransformer
+
+
+def frozen(forward):
+    """Run a teacher forward without autograd: ``inference_mode`` eagerly, ``no_grad`` while
+    torch.compile traces it (dynamo does not trace inference mode)."""
+    @functools.wraps(forward)
+    def wrapper(*args, **kwargs):
+        context = torch.no_grad() if torch.compiler.is_compiling() else torch.inference_mode()
+        with context:
+            return forward(*args, **kwargs)
+    return wrapper
 
 
 class FrozenTeacher(nn.Module):
@@ -42,7 +55,7 @@ class ImageTeacher(FrozenTeacher):
         super().__init__(encoder)
         self.tubelet_size = tubelet_size
 
-    @torch.inference_mode()
+    @frozen
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         if video.ndim != 5:
             raise ValueError(f"expected a clip (B, C, T, H, W), got {tuple(video.shape)}")
@@ -56,6 +69,6 @@ class ImageTeacher(FrozenTeacher):
 class VideoTeacher(FrozenTeacher):
     """VideoMAE encoder on the full, unmasked clip; its tubelets already match the student's."""
 
-    @torch.inference_mode()
+    @frozen
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.encoder.forward_features(video, apply_norm=False)
