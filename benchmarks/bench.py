@@ -9,7 +9,8 @@ Measures, in one run on this machine:
   clips/s, peak RSS (each config in a fresh process), the share of time per part, and achieved
   FLOP/s of the step and of a teacher forward as a fraction of the matmul rate;
 * peers: our video_teacher_base forward vs transformers' VideoMAEModel (sdpa), and our
-  videomae_base pretraining step vs VideoMAEForPreTraining, same input, random weights, fp32.
+  videomae_base pretraining step vs VideoMAEForPreTraining, same input, random weights, fp32;
+* the data pipeline's clips/s per loader worker next to the step, i.e. how many workers feed it.
 Every run appends its numbers to benchmarks/results/history.jsonl (with the git commit), so
 optimisations are measured before/after. `--quick` runs only the tiny config.
 """
@@ -166,6 +167,27 @@ def bench_peers(size: int = 224, frames: int = 16, repeats: int = 3) -> dict:
             "pretrain_step_ratio": hf_pre_s / ours_pre}
 
 
+def data_rates(items: int = 6) -> dict:
+    """Decode-and-augment clips/s of one loader worker (one process, one thread) on K400-like
+    320x240 H.264 videos, for the pretraining and the fine-tuning pipelines."""
+    import tempfile
+    sys.path.insert(0, str(HERE))
+    import data_throughput
+    from mvd.data import FinetuneDataset, PretrainDataset
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = data_throughput.k400_like_fixtures(tmp)
+        for size in (112, 224):
+            geometry = dict(num_frames=16, stride=4, input_size=size)
+            rates[f"16x{size}^2"] = {
+                "pretrain": data_throughput.time_items(PretrainDataset(samples, **geometry), items),
+                "finetune": data_throughput.time_items(FinetuneDataset(samples, num_sample=2, **geometry), items)}
+    torch.set_num_threads(threads)
+    return rates
+
+
 def run_isolated(name: str, steps: int) -> dict:
     """Each config in a fresh process so that its peak RSS is its own."""
     out = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(steps)],
@@ -189,6 +211,15 @@ def table(results: dict) -> str:
             f"{ref if ref else '-'} | {speedup} | "
             f"{row['step_gflops'] / peak:.0%} | {row['teacher_fwd_s']:.2f} | {row['teacher_gflops'] / peak:.0%} | "
             f"{row['peak_rss_gb']:.2f} ({ref_mem if ref_mem else '-'}) | {share} |")
+    rates = results.get("data_rates")
+    if rates:
+        lines += ["", "| data pipeline, K400-like 320x240 H.264 | pretrain clips/s per worker | fine-tune clips/s per worker (2 views) | workers to feed the S<-B distillation step |",
+                  "|---|---|---|---|"]
+        steps = {row["config"]: row for row in results["distillation"]}
+        for geometry, rate in rates.items():
+            step = steps.get(f"S<-B {geometry}")
+            need = f"{step['clips_per_s'] / rate['pretrain']:.2f}" if step else "-"
+            lines.append(f"| 16 frames, {geometry.split('x')[1]} | {rate['pretrain']:.1f} | {rate['finetune']:.1f} | {need} |")
     peers = results.get("peers")
     if peers:
         lines += ["", f"| vs transformers VideoMAE ({peers['input']}, fp32, sdpa) | ours s | transformers s | ratio (>1 = ours faster) |",
@@ -217,6 +248,7 @@ def main() -> int:
                "distillation": [run_isolated(n, args.steps if n.startswith("tiny") else 3) for n in names]}
     if not args.quick:
         results["peers"] = bench_peers()
+        results["data_rates"] = data_rates()
     text = table(results)
     print(text)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
