@@ -175,7 +175,7 @@ def main():
         results["teacher_vs_transformers"] = bench_hf_teacher(32, 16, 224, device, dtype)
         print("video_teacher_base vs transformers VideoMAEModel:", results["teacher_vs_transformers"])
     print()
-    print(f"| config | dtype | s/step | clips/s | step MFU | teacher fwd s | teacher MFU | peak GiB |")
+    print("| config | dtype | s/step | clips/s | step MFU | teacher fwd s | teacher MFU | peak GiB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results["distillation"]:
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "-"

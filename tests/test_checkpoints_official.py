@@ -1,5 +1,4 @@
 """Checkpoints in the reference layouts (spec §6) load into our models with identical outputs."""
-import os
 
 import pytest
 import torch

@@ -1,6 +1,5 @@
 """The shared training loop: resume equality, NaN detection, torn checkpoints, accumulation."""
 import json
-import shutil
 
 import pytest
 import torch

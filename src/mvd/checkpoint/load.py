@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-import torch
 from torch import nn
 
 from ..models.classifier import VideoClassifier

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from ..engine.config import check, option
 from ..engine.loop import OptimConfig, fit

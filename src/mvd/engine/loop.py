@@ -8,7 +8,6 @@ is how a run killed mid-epoch resumes bitwise identically.
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 import time
 from dataclasses import dataclass, field

@@ -6,7 +6,7 @@ frozen teacher ``h_b``'s features at the masked positions.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
