@@ -107,3 +107,9 @@ def test_sigkill_and_restart_finishes_bitwise_identical(synth_data, teacher_file
     a = mvd.load_model(tmp_path / "full" / "model.safetensors").state_dict()
     b = mvd.load_model(tmp_path / "cut" / "model.safetensors").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_missing_data_is_a_one_line_error(tmp_path, capsys):
+    assert main(["finetune", "--output-dir", str(tmp_path), "--data", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err

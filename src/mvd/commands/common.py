@@ -65,11 +65,14 @@ def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
 
 def resolve_data_path(opts: DataOptions) -> str:
     """Relative list paths are looked up under data_root when they are not found as given."""
-    if not os.path.exists(opts.data) and opts.data_root:
-        candidate = os.path.join(opts.data_root, opts.data)
-        if os.path.exists(candidate):
-            return candidate
-    return opts.data
+    if os.path.exists(opts.data):
+        return opts.data
+    candidate = os.path.join(opts.data_root, opts.data) if opts.data_root else None
+    if candidate and os.path.exists(candidate):
+        return candidate
+    raise ConfigError(f"data {opts.data!r} does not exist" +
+                      (f" (nor {candidate!r} under data_root)" if candidate else "") +
+                      ": give an annotation list, an annotation folder or a class-folder root")
 
 
 class _SkipSampler(Sampler):
