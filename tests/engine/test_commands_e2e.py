@@ -113,3 +113,26 @@ def test_missing_data_is_a_one_line_error(tmp_path, capsys):
     assert main(["finetune", "--output-dir", str(tmp_path), "--data", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_distill_from_official_teacher_files(synth_data, tmp_path):
+    """Teachers in the MAE / VideoMAE release layouts, described by registry name + options."""
+    import official_layouts as official
+    official.save_pretrain_checkpoint(official.videomae_pretrain(192, 1, 96, 1), tmp_path / "videomae.pth")
+    torch.save({"model": official.mae_encoder(192, 1, grid_side=2)}, tmp_path / "mae_pretrain_vit_tiny.pth")
+    args = distill_args(synth_data, tmp_path, tmp_path / "out", "--epochs", "1",
+                        "--image-teacher", "image_teacher_tiny", "--image-teacher-options", '{"depth": 1}',
+                        "--video-teacher", "video_teacher_tiny", "--video-teacher-options", '{"depth": 1}')
+    args[args.index("--image-teacher-checkpoint") + 1] = str(tmp_path / "mae_pretrain_vit_tiny.pth")
+    args[args.index("--video-teacher-checkpoint") + 1] = str(tmp_path / "videomae.pth")
+    assert main(args) == 0
+    assert mvd.load_model(tmp_path / "out" / "model.safetensors").teachers == ("image", "video")
+    # the same files with the wrong size are an error, not a random teacher
+    wrong = _with_flag(args, "--video-teacher", "video_teacher_small")
+    assert main(wrong) == 2
+
+
+def _with_flag(args, flag, value):
+    args = list(args)
+    args[args.index(flag) + 1] = value
+    return args
