@@ -9,7 +9,7 @@ from .huggingface import export_huggingface
 from .infer import infer_model
 from .io import CheckpointError, read_checkpoint, save_model
 from .layouts import to_mvd_layout
-from .load import match_state_dict
+from .load import load_into
 
 
 def _model_for(raw, args):
@@ -32,10 +32,7 @@ def convert(args: argparse.Namespace) -> int:
     try:
         raw = read_checkpoint(args.src, trust_pickle=args.trust_pickle)
         name, model = _model_for(raw, args)
-        usable, report = match_state_dict(model, raw)
-        if not report.ok:
-            raise CheckpointError(f"{args.src} does not fit {name}:\n{report.problems()}")
-        model.load_state_dict(usable, strict=False)
+        report = load_into(model, raw)
         if args.to == "huggingface":
             export_huggingface(model, args.dst)
         else:

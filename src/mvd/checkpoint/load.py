@@ -127,6 +127,23 @@ def match_state_dict(model: nn.Module, raw: RawCheckpoint) -> tuple[dict, LoadRe
     return usable, report
 
 
+def load_into(model: nn.Module, raw: RawCheckpoint, strict: bool = True) -> LoadReport:
+    """Load already-read tensors into ``model``; strict raises before anything is loaded."""
+    usable, report = match_state_dict(model, raw)
+    if strict and not report.ok:
+        raise CheckpointError(
+            f"{raw.path} does not fit {_model_name(model)} ({report.layout} layout):\n"
+            f"{report.problems()}\nPass strict=False to load the matching part anyway.")
+    if not usable:
+        raise CheckpointError(f"nothing in {raw.path} fits {_model_name(model)}:\n{report.problems()}")
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def _model_name(model: nn.Module) -> str:
+    return getattr(model, "mvd_config", {}).get("name", type(model).__name__)
+
+
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = True,
                     trust_pickle: bool = False) -> LoadReport:
     """Load any supported checkpoint into ``model`` and return a report of what happened.
@@ -134,16 +151,7 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
     Strict (the default) raises :class:`CheckpointError` naming every unexplained missing or
     unexpected key and every shape mismatch; nothing is loaded in that case.
     """
-    raw = read_checkpoint(path, trust_pickle=trust_pickle)
-    usable, report = match_state_dict(model, raw)
-    if strict and not report.ok:
-        raise CheckpointError(
-            f"{path} does not fit {type(model).__name__} ({report.layout} layout):\n"
-            f"{report.problems()}\nPass strict=False to load the matching part anyway.")
-    if not usable:
-        raise CheckpointError(f"nothing in {path} fits {type(model).__name__}:\n{report.problems()}")
-    model.load_state_dict(usable, strict=False)
-    return report
+    return load_into(model, read_checkpoint(path, trust_pickle=trust_pickle), strict)
 
 
 def load_model(path: str | os.PathLike, **overrides) -> nn.Module:
@@ -155,8 +163,5 @@ def load_model(path: str | os.PathLike, **overrides) -> nn.Module:
                               "convert it with `mvd convert`")
     kwargs = dict(raw.mvd_config.get("kwargs", {}), **overrides)
     model = create_model(raw.mvd_config["name"], **kwargs)
-    usable, report = match_state_dict(model, raw)
-    if not report.ok:
-        raise CheckpointError(f"{path} does not fit {raw.mvd_config['name']}:\n{report.problems()}")
-    model.load_state_dict(usable, strict=False)
+    load_into(model, raw)
     return model

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..checkpoint.io import CheckpointError, read_checkpoint
-from ..checkpoint.load import load_checkpoint
+from ..checkpoint.load import load_into
 from ..engine.config import ConfigError
 from ..models.registry import create_model, split_name
 
@@ -57,7 +57,7 @@ def build_teacher(kind: str, name: str, checkpoint: str, options: dict, geometry
     kwargs.update({k: v for k, v in geometry.items() if v is not None})
     teacher = create_model(name, **kwargs)
     try:
-        report = load_checkpoint(teacher, checkpoint, trust_pickle=trust_pickle)
+        report = load_into(teacher, raw)  # the file was read once, above
     except CheckpointError as error:
         raise ConfigError(f"{kind} teacher {checkpoint} did not load into {name}: {error}") from None
     return teacher, report

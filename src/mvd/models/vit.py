@@ -54,14 +54,6 @@ def take_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, ids.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def gather_tokens(x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Tokens where ``keep`` is True, in ascending order: (B, N, C) -> (B, n, C).
-
-    Every row of ``keep`` must select the same number of tokens (tube and random masking do).
-    """
-    return take_tokens(x, TokenSplit.from_mask(~keep).visible)
-
-
 def token_grid(img_size: int, patch_size: int, num_frames: int | None,
                tubelet_size: int | None) -> tuple[int, int, int]:
     """Token grid (T', H', W'); images have a single temporal slot."""
