@@ -16,44 +16,36 @@ from .init import init_linear_and_norm, init_token
 from .vit import MaskedTokenDecoder, TokenSplit, VisionTransformer
 
 
-class MaskedImageAutoencoder(nn.Module):
+class _PixelAutoencoder(nn.Module):
+    """Encoder on the visible patches + pixel decoder on the masked ones (shared by MAE and VideoMAE)."""
+
     def __init__(self, encoder: VisionTransformer, decoder: MaskedTokenDecoder):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         init_linear_and_norm(self, "xavier")
+        init_token(decoder.mask_token, std=0.02)
+
+    @property
+    def patch_size(self) -> int:
+        return self.encoder.patch_embed.patch_size
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (B,3,H,W) images or (B,3,T,H,W) clips, ``mask`` (B,N) bool -> pixel predictions
+        for the masked patches, (B, N_mask, p*p*3) or (B, N_mask, t*p*p*3)."""
+        split = TokenSplit.from_mask(mask)
+        return self.decoder(self.encoder(x, split), split)
+
+
+class MaskedImageAutoencoder(_PixelAutoencoder):
+    def __init__(self, encoder: VisionTransformer, decoder: MaskedTokenDecoder):
+        super().__init__(encoder, decoder)
         weight = encoder.patch_embed.proj.weight
         nn.init.xavier_uniform_(weight.view(weight.shape[0], -1))  # MAE inits the patch conv as a Linear
         init_token(encoder.cls_token, std=0.02)
-        init_token(decoder.mask_token, std=0.02)
-
-    @property
-    def patch_size(self) -> int:
-        return self.encoder.patch_embed.patch_size
-
-    def forward(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``images`` (B,3,H,W), ``mask`` (B,N) bool -> pixel predictions (B, N_mask, p*p*3)."""
-        split = TokenSplit.from_mask(mask)
-        return self.decoder(self.encoder(images, split), split)
 
 
-class MaskedVideoAutoencoder(nn.Module):
-    def __init__(self, encoder: VisionTransformer, decoder: MaskedTokenDecoder):
-        super().__init__()
-        self.encoder = encoder
-        self.decoder = decoder
-        init_linear_and_norm(self, "xavier")
-        init_token(decoder.mask_token, std=0.02)
-
-    @property
-    def patch_size(self) -> int:
-        return self.encoder.patch_embed.patch_size
-
+class MaskedVideoAutoencoder(_PixelAutoencoder):
     @property
     def tubelet_size(self) -> int:
         return self.encoder.patch_embed.tubelet_size
-
-    def forward(self, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``video`` (B,3,T,H,W), ``mask`` (B,N) bool -> predictions (B, N_mask, t*p*p*3)."""
-        split = TokenSplit.from_mask(mask)
-        return self.decoder(self.encoder(video, split), split)
