@@ -6,6 +6,7 @@ layer scale because every MVD model is built with ``init_values=0`` (spec §1.1)
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .attention import Attention
@@ -16,12 +17,16 @@ class Mlp(nn.Module):
     def __init__(self, dim: int, hidden: int, drop: float = 0.0):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, dim)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.act(self.fc1(x))))
+        hidden = self.fc1(x)
+        # Without autograd (frozen teachers, evaluation) GELU overwrites its input: the widest
+        # activation of the block is then allocated once instead of twice (~5% of a teacher
+        # forward on CPU, where every fresh buffer costs page faults).
+        hidden = F.gelu(hidden) if hidden.requires_grad else torch.ops.aten.gelu_(hidden)
+        return self.drop(self.fc2(hidden))
 
 
 class Block(nn.Module):
@@ -38,4 +43,6 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        update = self.drop_path(self.mlp(self.norm2(x)))
+        # ``x`` is this block's own buffer here, so without autograd the sum can reuse it.
+        return x + update if x.requires_grad or update.requires_grad else x.add_(update)
