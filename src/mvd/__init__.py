@@ -11,9 +11,10 @@ from .losses import distillation_loss
 from .masking import make_mask, random_mask, tube_mask
 from .models import create_model, list_models
 from .objective import MaskedVideoDistillation
+from .target_cache import TeacherTargetCache
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckpointError", "LoadReport", "MaskedVideoDistillation", "create_model",
+__all__ = ["CheckpointError", "LoadReport", "MaskedVideoDistillation", "TeacherTargetCache", "create_model",
            "distillation_loss", "export_huggingface", "list_models", "load_checkpoint",
            "load_model", "make_mask", "random_mask", "save_model", "tube_mask"]

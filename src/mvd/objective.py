@@ -47,9 +47,12 @@ class MaskedVideoDistillation(nn.Module):
         return {name: teacher(inputs[name]) for name, teacher in self.teachers.items()}
 
     def forward(self, video: torch.Tensor, mask: torch.Tensor,
-                teacher_video: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, dict]:
+                teacher_video: Optional[torch.Tensor] = None,
+                targets: Optional[Mapping[str, torch.Tensor]] = None) -> tuple[torch.Tensor, dict]:
+        """``targets``: k_b already known (read from a teacher cache); the teachers then rest."""
         split = TokenSplit.from_mask(mask)  # shared by encoder, decoders and loss
-        targets = self.teacher_targets(video, teacher_video)
+        if targets is None:
+            targets = self.teacher_targets(video, teacher_video)
         predictions = self.student(video, split)
         return distillation_loss(predictions, targets, split, self.loss, self.weights,
                                  self.normalize_targets)

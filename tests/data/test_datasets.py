@@ -67,6 +67,35 @@ def test_pretrain_deterministic_given_seed_and_epoch(videos):
     assert not torch.equal(a[2][0], b[2][0]) or not torch.equal(a[2][2], b[2][2])
 
 
+def test_fixed_views_repeat_every_k_epochs_while_masks_change(videos):
+    ds = PretrainDataset(samples(videos, False), seed=3, fixed_views=2, mask_ratio=0.5,
+                         **{k: v for k, v in PRE.items() if k != "mask_ratio"})
+    per_epoch = []
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        per_epoch.append(ds[1])
+    (v0, _, m0, r0), (v1, _, _, r1), (v2, _, m2, r2), (v3, _, _, r3) = per_epoch
+    assert torch.equal(v0, v2) and torch.equal(v1, v3) and not torch.equal(v0, v1)
+    assert not torch.equal(m0, m2)  # same view, new mask
+    assert (r0.item(), r1.item(), r2.item(), r3.item()) == (2, 3, 2, 3)  # (index * K + slot)
+    assert ds.num_rows == len(ds.samples) * 2
+
+
+def test_fixed_view_rows_with_repeated_views_collate(videos):
+    ds = PretrainDataset(samples(videos, False), fixed_views=1, num_sample=2, **PRE)
+    student, teacher, mask, rows = pretrain_collate([ds[0], ds[2]])
+    assert student.shape[0] == rows.shape[0] == 4 and rows.tolist() == [0, 1, 4, 5]
+    ds.set_epoch(5)
+    again = pretrain_collate([ds[0], ds[2]])
+    assert torch.equal(again[0], student) and torch.equal(again[3], rows)
+
+
+def test_without_fixed_views_items_keep_three_fields(videos):
+    assert len(PretrainDataset(samples(videos, False), **PRE)[0]) == 3
+    with pytest.raises(ValueError, match="fixed_views"):
+        PretrainDataset(samples(videos, False), fixed_views=-1, **PRE)
+
+
 FT = dict(num_frames=8, stride=2, input_size=32)
 
 

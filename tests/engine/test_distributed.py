@@ -69,3 +69,16 @@ def test_fsdp_distill_matches_one_process_and_resumes(synth_data, teacher_files,
     a = mvd.load_model(tmp_path / "one" / "model.safetensors").state_dict()
     b = mvd.load_model(tmp_path / "fsdp" / "model.safetensors").state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_two_processes_share_one_teacher_cache(synth_data, teacher_files, tmp_path):
+    """Ranks fill disjoint rows of one cache; later epochs read what the other rank wrote."""
+    cache = ("--fixed-views", "1", "--epochs", "2", "--teacher-cache-dtype", "float32")
+    args = distill_args(synth_data, teacher_files, tmp_path / "one", *cache)
+    _run(_with(args, "--batch-size", "4"), 1, tmp_path)
+    two = _with(_with(args, "--batch-size", "2"), "--output-dir", str(tmp_path / "two"))
+    _run([*two, "--teacher-cache", str(tmp_path / "cache")], 2, tmp_path)
+    assert _losses(tmp_path / "one") == pytest.approx(_losses(tmp_path / "two"), rel=1e-5)
+    records = [json.loads(l) for l in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    last = [r["epoch_teacher_cache"] for r in records if "epoch_teacher_cache" in r][-1]
+    assert last["coverage"] >= 16 / 17 and last["hits"] >= 2  # rank 0's epoch-2 reads

@@ -117,7 +117,8 @@ def masked_pretraining_data(cfg, dist, *, num_frames: int, patch_size: int, tube
                               patch_size=patch_size, tubelet_size=tubelet_size,
                               mask_type=cfg.mask_type, mask_ratio=cfg.mask_ratio,
                               num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
-                              max_fail_fraction=cfg.max_fail_fraction)
+                              max_fail_fraction=cfg.max_fail_fraction,
+                              fixed_views=getattr(cfg, "fixed_views", 0))
     loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
                           seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                           pin_memory=dist.device.type == "cuda")

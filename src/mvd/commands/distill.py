@@ -1,15 +1,18 @@
 """`mvd distill`: stage 2, masked video distillation from frozen image and/or video teachers."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from ..engine.config import check, option
+from ..engine.distributed import barrier
 from ..engine.loop import OptimConfig, fit
 from ..engine.optim import parameter_groups
 from ..models.registry import create_model
 from ..objective import MaskedVideoDistillation
+from ..target_cache import TargetCacheError, TeacherTargetCache, file_digest
 from .common import DataOptions, masked_pretraining_data, register_command, training_job
 from .teachers import build_teacher, ensure_teacher_checkpoint
 
@@ -36,6 +39,9 @@ class DistillConfig(OptimConfig, DataOptions):
     image_loss_weight: float = option(1.0, "lambda of the image-teacher loss")
     video_loss_weight: float = option(1.0, "lambda of the video-teacher loss")
     normalize_targets: bool = option(False, "non-affine LayerNorm on teacher features (off in the paper)")
+    fixed_views: int = option(0, "0: a fresh augmentation every epoch (paper); K: K fixed views per clip (frames + crop), only the mask changes")
+    teacher_cache: str = option("", "directory that keeps teacher targets of the fixed views (needs fixed_views): teachers run once per view")
+    teacher_cache_dtype: str = option("float16", "storage of cached targets: float16 (half the disk) or float32 (exact)")
     decay_mask_tokens: bool = option(False, "apply weight decay to the mask tokens (reference quirk, spec §10.3)")
     device: str = option("auto", "auto, cpu or cuda")
 
@@ -47,6 +53,14 @@ class DistillConfig(OptimConfig, DataOptions):
         check(set(self.teachers) <= {"image", "video"} and self.teachers,
               f"teachers must be image, video or both, got {self.teachers}")
         check(self.num_sample >= 1, "num_sample must be at least 1")
+        check(self.fixed_views >= 0, f"fixed_views must be >= 0, got {self.fixed_views}")
+        if self.teacher_cache:
+            check(self.fixed_views > 0, "teacher_cache needs fixed_views >= 1: with a fresh "
+                  "augmentation every epoch the teachers never see the same input twice")
+            check(self.parallel != "fsdp", "teacher_cache works with parallel: ddp only (sharded "
+                  "teachers need every rank to run them at every step)")
+            check(self.teacher_cache_dtype in ("float16", "float32"),
+                  f"teacher_cache_dtype must be float16 or float32, got {self.teacher_cache_dtype!r}")
 
 
 def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillation:
@@ -76,6 +90,47 @@ def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillatio
                                    normalize_targets=cfg.normalize_targets)
 
 
+def cache_fingerprint(cfg: DistillConfig, dataset) -> dict:
+    """Everything a fixed view's teacher targets depend on."""
+    paths = "\n".join(sample.path for sample in dataset.samples)
+    fingerprint = {
+        "clips": len(dataset.samples), "clip_paths_sha256": hashlib.sha256(paths.encode()).hexdigest(),
+        "seed": cfg.seed, "fixed_views": cfg.fixed_views, "num_sample": cfg.num_sample,
+        "num_frames": cfg.num_frames, "sampling_rate": cfg.sampling_rate,
+        "input_size": cfg.input_size, "teacher_input_size": cfg.teacher_input_size,
+        "backend": cfg.backend}
+    for kind in cfg.teachers:
+        checkpoint = getattr(cfg, f"{kind}_teacher_checkpoint")
+        fingerprint[f"{kind}_teacher"] = getattr(cfg, f"{kind}_teacher")
+        fingerprint[f"{kind}_teacher_options"] = getattr(cfg, f"{kind}_teacher_options")
+        fingerprint[f"{kind}_teacher_weights_sha256"] = (
+            file_digest(checkpoint) if checkpoint else f"random init, seed {cfg.seed}")
+    return fingerprint
+
+
+def open_teacher_cache(cfg: DistillConfig, objective: MaskedVideoDistillation, dataset,
+                       dist) -> TeacherTargetCache:
+    """Rank 0 creates (or checks) the directory, then every rank opens it."""
+    tokens = objective.student.encoder.num_patches
+    shapes = {name: (tokens, teacher.out_dim) for name, teacher in objective.teachers.items()}
+    args = (cfg.teacher_cache, shapes, dataset.num_rows, cache_fingerprint(cfg, dataset),
+            cfg.teacher_cache_dtype)
+    error = None
+    if dist.is_main:
+        try:
+            TeacherTargetCache(*args, create=True)
+        except TargetCacheError as exc:
+            error = exc
+    barrier(dist)
+    if error is not None:
+        raise error
+    cache = TeacherTargetCache(*args, create=False)
+    if dist.is_main:
+        print(f"teacher cache {cfg.teacher_cache}: {cache.coverage():.0%} of {dataset.num_rows} "
+              "fixed views already there")
+    return cache
+
+
 def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
     objective = build_objective(cfg, dist.is_main)
     student = objective.student
@@ -85,15 +140,35 @@ def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
                                               tubelet_size=patch.tubelet_size,
                                               teacher_size=cfg.teacher_input_size)
     separate_teacher_view = cfg.teacher_input_size not in (None, cfg.input_size)
+    cache = open_teacher_cache(cfg, objective, dataset, dist) if cfg.teacher_cache else None
 
     def loss_fn(module, batch):
-        video, teacher_video, mask = (t.to(dist.device, non_blocking=True) for t in batch)
-        return module(video, mask, teacher_video if separate_teacher_view else None)
+        video, teacher_video, mask = (t.to(dist.device, non_blocking=True) for t in batch[:3])
+        teacher_video = teacher_video if separate_teacher_view else None
+        targets = None
+        if cache is not None:  # batch[3]: the views' cache rows
+            targets = cache.get(batch[3])
+            if targets is None:
+                targets = objective.teacher_targets(video, teacher_video)
+                cache.put(batch[3], targets)
+            targets = {k: v.to(dist.device, non_blocking=True) for k, v in targets.items()}
+        return module(video, mask, teacher_video, targets=targets)
+
+    def end_of_epoch(epoch: int) -> dict:
+        stats = {"data": dataset.tracker.summary()}
+        if cache is not None:
+            cache.flush()
+            stats["teacher_cache"] = cache.summary()
+        return stats
 
     groups = parameter_groups(objective, cfg.weight_decay, decay_mask_tokens=cfg.decay_mask_tokens)
     job = training_job("distill", student, objective, groups, loss_fn, dataset, loader,
-                       cfg.batch_size * cfg.num_sample, cfg.num_sample)
-    metrics = fit(job, cfg, dist, output_dir)
+                       cfg.batch_size * cfg.num_sample, cfg.num_sample, end_of_epoch=end_of_epoch)
+    try:
+        metrics = fit(job, cfg, dist, output_dir)
+    finally:
+        if cache is not None:
+            cache.flush()
     if dist.is_main:
         print(f"distillation done: {output_dir / 'model.safetensors'}; last metrics {metrics}")
     return 0

@@ -35,6 +35,10 @@ DATASET_DEFAULTS = {
 }
 
 
+# Fourth seed word of the fixed-view streams, so they never coincide with an epoch's item stream.
+_FIXED_VIEW_STREAM = 0x766965
+
+
 def dataset_defaults(name: Optional[str]) -> dict:
     """Sampling / flip / test-clip defaults for a dataset name (unknown names get K400's)."""
     return dict(DATASET_DEFAULTS.get((name or "").lower(), DATASET_DEFAULTS["k400"]))
@@ -110,13 +114,19 @@ class PretrainDataset(VideoDataset):
     With ``num_sample`` > 1 each field is a list of that many views of the same decoded clip;
     ``pretrain_collate`` flattens them. Masks use ``mvd.masking`` (True = masked) on the token
     grid (T/tubelet, H/patch, W/patch), one draw per view.
+
+    ``fixed_views`` = K > 0 freezes the augmentation: every clip has K views (frames + crop)
+    drawn from (seed, index, slot) alone, epoch e shows slot e % K, and only the mask is redrawn
+    every epoch. The teachers then see the same input again and again, so their targets can be
+    cached (``mvd.TeacherTargetCache``); items gain a fourth field, the views' cache rows
+    ``(index * K + slot) * num_sample + view``.
     """
 
     def __init__(self, samples: Sequence[Sample], *, num_frames: int = 16, stride: int = 4,
                  input_size: int = 224, teacher_size: Optional[int] = None, patch_size: int = 16,
                  tubelet_size: int = 2, mask_type: str = "tube", mask_ratio: float = 0.9,
                  num_sample: int = 1, scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
-                 min_frames: Optional[int] = None, **kwargs):
+                 min_frames: Optional[int] = None, fixed_views: int = 0, **kwargs):
         super().__init__(samples, min_frames=num_frames if min_frames is None else min_frames,
                          **kwargs)
         if num_frames % tubelet_size or input_size % patch_size:
@@ -126,11 +136,36 @@ class PretrainDataset(VideoDataset):
         self.grid = (num_frames // tubelet_size, input_size // patch_size, input_size // patch_size)
         self.mask_type, self.mask_ratio, self.num_sample = mask_type, mask_ratio, num_sample
         self.scales = tuple(scales)
+        if fixed_views < 0:
+            raise ValueError(f"fixed_views must be >= 0, got {fixed_views}")
+        self.fixed_views = fixed_views
 
-    def load(self, sample: Sample, rng: np.random.Generator):
+    @property
+    def num_rows(self) -> int:
+        """Distinct views a target cache holds: clips x fixed views x repeated views."""
+        return len(self.samples) * max(self.fixed_views, 1) * self.num_sample
+
+    def __getitem__(self, index: int):
+        rng = self.item_rng(index)
+        return load_with_replacement(self.tracker, index, lambda i: self.load_item(i, rng), rng,
+                                     self.max_tries)
+
+    def load_item(self, index: int, rng: np.random.Generator):
+        if not self.fixed_views:
+            return self.load(self.samples[index], rng)
+        slot = self.epoch % self.fixed_views
+        view_rng = np.random.default_rng([self.seed, index, slot, _FIXED_VIEW_STREAM])
+        item = self.load(self.samples[index], view_rng, mask_rng=rng)
+        first = (index * self.fixed_views + slot) * self.num_sample
+        rows = torch.arange(first, first + self.num_sample)
+        return (*item, rows[0] if self.num_sample == 1 else list(rows))
+
+    def load(self, sample: Sample, rng: np.random.Generator,
+             mask_rng: Optional[np.random.Generator] = None):
+        """One item; frames and crops draw from ``rng``, masks from ``mask_rng`` (default: rng)."""
         frames = self.decode(sample, lambda n: sampling.pretrain_indices(
             n, rng, self.num_frames, self.stride))
-        gen = self.torch_generator(rng)
+        gen = self.torch_generator(rng if mask_rng is None else mask_rng)
         height, width = frames.shape[1:3]
         views = []
         for _ in range(self.num_sample):

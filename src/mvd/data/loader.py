@@ -26,10 +26,9 @@ def _flatten(column):
 
 
 def pretrain_collate(batch):
-    """Items (student, teacher, mask), each possibly a list of views -> three stacked tensors."""
-    students, teachers, masks = zip(*batch)
-    return (torch.stack(_flatten(students)), torch.stack(_flatten(teachers)),
-            torch.stack(_flatten(masks)))
+    """Items (student, teacher, mask[, cache row]), each possibly a list of views -> stacked
+    tensors, one per field."""
+    return tuple(torch.stack(_flatten(field)) for field in zip(*batch))
 
 
 def finetune_collate(batch):
