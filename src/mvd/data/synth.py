@@ -91,15 +91,20 @@ def render_clip(p: ClipParams, size: int, num_frames: int) -> np.ndarray:
 
 
 def write_video(path: str, frames: np.ndarray, fps: int = 10, codec: str = "libx264") -> None:
-    """Encode uint8 (T, H, W, 3) frames with PyAV (near-lossless H.264 by default)."""
+    """Encode uint8 (T, H, W, 3) frames with PyAV (lossless 4:2:0 H.264 by default).
+
+    Lossless (qp 0) because x264's rate control (crf) gave different bytes and pixels for the
+    same clip from run to run, and so every model trained on a "seeded" dataset differed.
+    """
     import av
 
     with av.open(path, mode="w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
+        stream.codec_context.thread_count = 1
         if codec == "libx264":
-            stream.options = {"crf": "12", "preset": "veryfast", "threads": "1"}
+            stream.options = {"qp": "0", "preset": "veryfast", "threads": "1"}
         for img in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
