@@ -324,4 +324,4 @@ def test_help_documents_every_option(command, config, capsys):
 def test_demo_recipes_load(name, config):
     path = Path(__file__).resolve().parents[2] / "configs" / "demo" / name
     cfg = load_config(config, str(path), argparse.Namespace())
-    assert cfg.checkpoint.startswith("runs/demo/") and cfg.num_frames == 8
+    assert cfg.checkpoint.startswith("runs/demo-recipes/") and cfg.num_frames == 8

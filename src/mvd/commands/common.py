@@ -3,6 +3,7 @@ and building data loaders that can restart mid-epoch."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -53,7 +54,9 @@ def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
         return
     check(bool(opts.data_root), "synthesize needs data_root (where the synthetic dataset goes)")
     marker = Path(opts.data_root) / "dataset.json"
-    if is_main and not marker.exists():
+    if marker.exists():
+        check_synthetic_dataset(opts, json.loads(marker.read_text()))
+    elif is_main:
         from ..data.synth import make_synthetic_dataset
         print(f"writing the synthetic dataset to {opts.data_root} ...")
         make_synthetic_dataset(opts.data_root, num_videos=opts.synth_videos,
@@ -61,6 +64,16 @@ def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
                                seed=opts.synth_seed)
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
+
+
+def check_synthetic_dataset(opts: DataOptions, found: dict) -> None:
+    """An existing synthetic dataset is reused only if it is the one asked for."""
+    wanted = {"num_videos": opts.synth_videos, "num_frames": opts.synth_frames,
+              "size": opts.synth_size, "seed": opts.synth_seed}
+    differ = [f"{k} {found.get(k)} (asked {v})" for k, v in wanted.items() if found.get(k) != v]
+    if differ:
+        raise ConfigError(f"data_root {opts.data_root} already holds a synthetic dataset with "
+                          f"{', '.join(differ)}: use another data_root or delete that folder")
 
 
 def resolve_data_path(opts: DataOptions) -> str:
