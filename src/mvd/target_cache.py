@@ -37,12 +37,13 @@ class TargetCacheError(CheckpointError):
     """The cache directory does not fit this run (or cannot be created)."""
 
 
-def file_digest(path: str, chunk: int = 1 << 22) -> str:
-    """sha256 of a file: teacher weights are part of what the targets depend on."""
+def weights_digest(module: torch.nn.Module) -> str:
+    """sha256 of a model's saved tensors: the weights the targets come from, read from memory
+    (the checkpoint file was already read to load them; a random init is covered the same way)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
 
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import mvd
 from mvd.cli import main
 from mvd.objective import MaskedVideoDistillation
 
@@ -56,6 +57,13 @@ def test_a_second_run_reuses_the_cache_and_a_changed_setup_is_refused(
     assert len(teacher_calls) == first  # both fixed views already cached by the first run
     assert main(distill_args(synth_data, teacher_files, tmp_path / "c", *args, "--seed", "5")) == 1
     assert "built for a different setup" in capsys.readouterr().err
+    other = tmp_path / "other_teachers"  # same names and shapes, other weights
+    other.mkdir()
+    (other / "mae.safetensors").write_bytes((teacher_files / "mae.safetensors").read_bytes())
+    mvd.save_model(mvd.create_model("videomae_tiny", depth=1, decoder_depth=1, num_frames=8,
+                                    img_size=32), other / "videomae.safetensors")
+    assert main(distill_args(synth_data, other, tmp_path / "d", *args)) == 1
+    assert "video_teacher_weights_sha256" in capsys.readouterr().err
 
 
 def test_cache_without_fixed_views_is_a_config_error(synth_data, teacher_files, tmp_path, capsys):

@@ -12,7 +12,7 @@ from ..engine.loop import OptimConfig, fit
 from ..engine.optim import parameter_groups
 from ..models.registry import create_model
 from ..objective import MaskedVideoDistillation
-from ..target_cache import TargetCacheError, TeacherTargetCache, file_digest
+from ..target_cache import TargetCacheError, TeacherTargetCache, weights_digest
 from .common import DataOptions, masked_pretraining_data, register_command, training_job
 from .teachers import build_teacher, ensure_teacher_checkpoint
 
@@ -90,7 +90,7 @@ def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillatio
                                    normalize_targets=cfg.normalize_targets)
 
 
-def cache_fingerprint(cfg: DistillConfig, dataset) -> dict:
+def cache_fingerprint(cfg: DistillConfig, objective: MaskedVideoDistillation, dataset) -> dict:
     """Everything a fixed view's teacher targets depend on."""
     paths = "\n".join(sample.path for sample in dataset.samples)
     fingerprint = {
@@ -99,12 +99,10 @@ def cache_fingerprint(cfg: DistillConfig, dataset) -> dict:
         "num_frames": cfg.num_frames, "sampling_rate": cfg.sampling_rate,
         "input_size": cfg.input_size, "teacher_input_size": cfg.teacher_input_size,
         "backend": cfg.backend}
-    for kind in cfg.teachers:
-        checkpoint = getattr(cfg, f"{kind}_teacher_checkpoint")
+    for kind, teacher in objective.teachers.items():
         fingerprint[f"{kind}_teacher"] = getattr(cfg, f"{kind}_teacher")
         fingerprint[f"{kind}_teacher_options"] = getattr(cfg, f"{kind}_teacher_options")
-        fingerprint[f"{kind}_teacher_weights_sha256"] = (
-            file_digest(checkpoint) if checkpoint else f"random init, seed {cfg.seed}")
+        fingerprint[f"{kind}_teacher_weights_sha256"] = weights_digest(teacher)
     return fingerprint
 
 
@@ -113,18 +111,19 @@ def open_teacher_cache(cfg: DistillConfig, objective: MaskedVideoDistillation, d
     """Rank 0 creates (or checks) the directory, then every rank opens it."""
     tokens = objective.student.encoder.num_patches
     shapes = {name: (tokens, teacher.out_dim) for name, teacher in objective.teachers.items()}
-    args = (cfg.teacher_cache, shapes, dataset.num_rows, cache_fingerprint(cfg, dataset),
+    args = (cfg.teacher_cache, shapes, dataset.num_rows, cache_fingerprint(cfg, objective, dataset),
             cfg.teacher_cache_dtype)
-    error = None
+    cache, error = None, None
     if dist.is_main:
         try:
-            TeacherTargetCache(*args, create=True)
+            cache = TeacherTargetCache(*args, create=True)
         except TargetCacheError as exc:
             error = exc
     barrier(dist)
     if error is not None:
         raise error
-    cache = TeacherTargetCache(*args, create=False)
+    if cache is None:  # the other ranks open what rank 0 created
+        cache = TeacherTargetCache(*args, create=False)
     if dist.is_main:
         print(f"teacher cache {cfg.teacher_cache}: {cache.coverage():.0%} of {dataset.num_rows} "
               "fixed views already there")

@@ -101,8 +101,12 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         rng = self.item_rng(index)
-        return load_with_replacement(self.tracker, index,
-                                     lambda i: self.load(self.samples[i], rng), rng, self.max_tries)
+        return load_with_replacement(self.tracker, index, lambda i: self.load_item(i, rng), rng,
+                                     self.max_tries)
+
+    def load_item(self, index: int, rng: np.random.Generator):
+        """Item of video ``index`` (the requested one or its replacement) from the item's stream."""
+        return self.load(self.samples[index], rng)
 
     def load(self, sample: Sample, rng: np.random.Generator):
         raise NotImplementedError
@@ -145,14 +149,9 @@ class PretrainDataset(VideoDataset):
         """Distinct views a target cache holds: clips x fixed views x repeated views."""
         return len(self.samples) * max(self.fixed_views, 1) * self.num_sample
 
-    def __getitem__(self, index: int):
-        rng = self.item_rng(index)
-        return load_with_replacement(self.tracker, index, lambda i: self.load_item(i, rng), rng,
-                                     self.max_tries)
-
     def load_item(self, index: int, rng: np.random.Generator):
         if not self.fixed_views:
-            return self.load(self.samples[index], rng)
+            return super().load_item(index, rng)
         slot = self.epoch % self.fixed_views
         view_rng = np.random.default_rng([self.seed, index, slot, _FIXED_VIEW_STREAM])
         item = self.load(self.samples[index], view_rng, mask_rng=rng)
