@@ -92,3 +92,23 @@ def test_not_enough_disk_is_refused_before_writing(tmp_path, monkeypatch):
     with pytest.raises(TargetCacheError, match="GiB free"):
         make(tmp_path / "small")
     assert not (tmp_path / "small" / "meta.json").exists()
+
+
+def test_a_cache_path_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    for path in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        with pytest.raises(TargetCacheError, match="cannot create the teacher cache directory"):
+            make(path)
+
+
+@pytest.mark.parametrize("damage", ["meta", "array", "truncated"])
+def test_a_damaged_cache_is_a_clear_error(tmp_path, damage):
+    make(tmp_path).flush()
+    if damage == "meta":
+        (tmp_path / "meta.json").write_text("{not json")
+    elif damage == "array":
+        (tmp_path / "video.npy").unlink()
+    else:
+        (tmp_path / "filled.npy").write_bytes((tmp_path / "filled.npy").read_bytes()[:20])
+    with pytest.raises(TargetCacheError, match="damaged"):
+        make(tmp_path)

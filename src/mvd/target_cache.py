@@ -62,23 +62,40 @@ class TeacherTargetCache:
                 "shapes": {name: list(shape) for name, shape in shapes.items()}}
         meta = json.loads(json.dumps(meta))  # the form it has once read back from disk
         meta_path = self.directory / "meta.json"
-        if meta_path.exists():
-            self._check_matches(json.loads(meta_path.read_text()), meta)
+        if meta_path.is_file():
+            self._check_matches(self._read(lambda: json.loads(meta_path.read_text())), meta)
         elif create:
             self._create(meta)
         else:
             raise TargetCacheError(f"no teacher cache in {self.directory} (meta.json missing)")
-        self.arrays = {name: np.load(self.directory / f"{name}.npy", mmap_mode="r+")
-                       for name in self.names}
-        self.filled = np.load(self.directory / "filled.npy", mmap_mode="r+")
+        self.arrays = {name: self._open_array(name) for name in self.names}
+        self.filled = self._open_array("filled")
+        if any(a.shape[0] != num_rows for a in (*self.arrays.values(), self.filled)):
+            raise TargetCacheError(f"the teacher cache in {self.directory} is damaged (arrays do not "
+                                   f"have {num_rows} rows): delete it and run again")
         self.pending: list[np.ndarray] = []
         self.written = np.zeros(num_rows, dtype=bool)  # rows this process wrote, flagged or not
         self.hits = self.misses = 0
 
+    def _read(self, read):
+        """Run one read of the cache's files; a damaged file is one clear error."""
+        try:
+            return read()
+        except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
+            raise TargetCacheError(f"the teacher cache in {self.directory} is damaged ({error}): "
+                                   "delete it and run again") from None
+
+    def _open_array(self, name: str) -> np.ndarray:
+        return self._read(lambda: np.load(self.directory / f"{name}.npy", mmap_mode="r+"))
+
     def _create(self, meta: dict) -> None:
         rows, itemsize = meta["rows"], np.dtype(DTYPES[meta["dtype"]]).itemsize
         need = sum(rows * t * d * itemsize for t, d in meta["shapes"].values())
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TargetCacheError(f"cannot create the teacher cache directory {self.directory}: "
+                                   f"{error.strerror}") from None
         free = shutil.disk_usage(self.directory).free
         if need > free:
             raise TargetCacheError(
