@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         k400 = k400_like_fixtures(tmp)
         synth_root = os.path.join(tmp, "synth")
-        make_synthetic_dataset(synth_root, num_videos=12, num_frames=48, size=64, progress=False)
+        make_synthetic_dataset(synth_root, kind="shapes", num_videos=12, num_frames=48, size=64, progress=False)
         synth = read_list(os.path.join(synth_root, "motion", "train.csv"), data_root=synth_root)
         configs = [
             ("K400-like 320x240, 16x4, 224 px", k400, dict(num_frames=16, stride=4, input_size=224)),

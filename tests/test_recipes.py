@@ -1,4 +1,5 @@
-"""The paper recipes in configs/ load, and their numbers match the reference scripts (spec §5.2-5.3).
+"""The paper recipes in configs/ load, and their numbers match the reference scripts (spec §5.2-5.3)
+and, for the MAE image teachers, facebookresearch/mae's PRETRAIN.md / main_pretrain.py.
 
 The expected values below are transcribed from the spec tables, independently of the YAML files:
 a typo in a recipe fails here. Models are built on the meta device, so nothing is allocated.
@@ -43,6 +44,16 @@ PRETRAIN = {
     "mvd_vit_large_from_vit_large_teacher_epoch_400": _pre("large", "large", (4, 512, 8), 8, 2, 512, 3e-4, 2e-4, 0.1, 401),
     "mvd_vit_large_from_vit_large_teacher_epoch_800": _pre("large", "large", (4, 512, 8), 8, 2, 512, 3e-4, 2e-5, 0.1, 801),
     "mvd_vit_huge_from_vit_huge_teacher_epoch_800": _pre("huge", "huge", (8, 640, 8), 8, 2, 512, 3e-4, 2e-5, 0.2, 801),
+}
+
+
+# MAE on ImageNet-1K (facebookresearch/mae PRETRAIN.md): 64 per GPU x 8 nodes x 8 GPUs = 4096,
+# blr 1.5e-4 -> lr 2.4e-3, min lr 0, 40 warmup epochs, 1600 epochs (the released checkpoints).
+MAE_GPUS = 64
+MAE_PRETRAIN = {  # encoder (dim, depth, heads), patch; the decoder is 512-d, 8 blocks, 16 heads
+    "mae_vit_base_in1k": dict(size="base", patch=16),
+    "mae_vit_large_in1k": dict(size="large", patch=16),
+    "mae_vit_huge_in1k": dict(size="huge", patch=14),
 }
 
 
@@ -93,20 +104,22 @@ def _close(a: float, b: float) -> bool:
 
 
 def test_every_reference_script_has_exactly_one_recipe():
-    assert sorted(p.stem for p in (CONFIGS / "pretrain").glob("*.yaml")) == sorted(PRETRAIN)
+    assert sorted(p.stem for p in (CONFIGS / "pretrain").glob("*.yaml")) == sorted([*PRETRAIN, *MAE_PRETRAIN])
     assert sorted(p.stem for p in (CONFIGS / "finetune").glob("*.yaml")) == sorted(FINETUNE)
 
 
 def test_readme_lists_every_recipe():
     readme = (CONFIGS / "README.md").read_text(encoding="utf-8")
-    for name in [*PRETRAIN, *FINETUNE]:
+    for name in [*PRETRAIN, *MAE_PRETRAIN, *FINETUNE]:
         assert f"{name}.yaml" in readme, name
 
 
 @pytest.mark.parametrize("name", sorted(PRETRAIN))
 def test_pretrain_recipe(name):
     exp = PRETRAIN[name]
-    cfg = _load(DistillConfig, CONFIGS / "pretrain" / f"{name}.yaml")
+    path = CONFIGS / "pretrain" / f"{name}.yaml"
+    assert path.read_text(encoding="utf-8").count("\nkeep_checkpoints:") == 1  # one clean line
+    cfg = _load(DistillConfig, path)
     teacher, huge = exp["teacher"], exp["teacher"] == "huge"
 
     # data, masking, objective (spec §3, §4.2-4.3, §5.2 "shared by all")
@@ -166,6 +179,54 @@ def test_pretrain_recipe(name):
         # the decoder's drop path spans [0, drop_path] over its own depth (spec §1.5)
         assert decoder.blocks[0].drop_path.rate == 0.0
         assert decoder.blocks[-1].drop_path.rate == pytest.approx(exp["drop_path"])
+
+
+@pytest.mark.parametrize("name", sorted(MAE_PRETRAIN))
+def test_mae_image_teacher_recipe(name):
+    exp = MAE_PRETRAIN[name]
+    path = CONFIGS / "pretrain" / f"{name}.yaml"
+    assert path.read_text(encoding="utf-8").count("\nkeep_checkpoints:") == 1
+    cfg = _load(PixelPretrainConfig, path)
+
+    # data and objective: ImageNet train class folders, 224 px, random 0.75 masking, norm_pix_loss
+    assert cfg.data == "train" and Path(cfg.data_root).name == "imagenet"
+    assert cfg.input_size == 224 and cfg.num_sample == 1
+    assert cfg.mask_ratio == 0.75 and cfg.normalize_pixels is True
+
+    # optimisation (main_pretrain.py)
+    assert cfg.epochs == 1600 and cfg.stop_after_epochs is None
+    assert cfg.warmup_epochs == 40 and cfg.warmup_steps <= 0
+    assert tuple(cfg.betas) == (0.9, 0.95)
+    assert cfg.weight_decay == 0.05 and cfg.weight_decay_end is None and cfg.clip_grad is None
+    assert cfg.lr == 1.5e-4 and cfg.min_lr == 0.0
+    total = total_batch_size(cfg.batch_size, cfg.accum_steps, MAE_GPUS, cfg.num_sample, True)
+    assert (cfg.batch_size, cfg.accum_steps, total) == (64, 1, 4096)
+    assert _close(scaled_lr(cfg.lr, total), 2.4e-3)
+    assert cfg.keep_checkpoints == 2
+
+    # the model as `mvd pretrain-image` builds it, on the meta device
+    with torch.device("meta"):
+        model = mvd.create_model(cfg.model, img_size=cfg.input_size, **cfg.model_options)
+    dim, depth, heads = ENCODERS[exp["size"]]
+    assert cfg.model == f"mae_{exp['size']}"
+    assert (model.encoder.dim, len(model.encoder.blocks)) == (dim, depth)
+    assert model.encoder.blocks[0].attn.num_heads == heads
+    assert model.patch_size == exp["patch"]
+    assert tuple(model.encoder.grid) == (1, 224 // exp["patch"], 224 // exp["patch"])  # ViT-H/14: 16x16
+    assert len(model.decoder.blocks) == 8 and model.decoder.blocks[0].attn.num_heads == 16
+    assert model.decoder.down.out_features == 512
+    assert model.decoder.head.out_features == exp["patch"] ** 2 * 3
+    assert model.encoder.blocks[-1].drop_path.rate == 0.0
+
+    # its encoder is the image teacher of the matching MVD recipes, at their teacher input size
+    distill = next(_load(DistillConfig, CONFIGS / "pretrain" / f"{n}.yaml") for n in sorted(PRETRAIN)
+                   if PRETRAIN[n]["teacher"] == exp["size"])
+    with torch.device("meta"):
+        teacher = mvd.create_model(distill.image_teacher, img_size=distill.teacher_input_size,
+                                   patch_size=model.patch_size, tubelet_size=2)
+    encoder_shapes = {k: v.shape for k, v in model.state_dict().items() if k.startswith("encoder.")}
+    assert encoder_shapes == {k: v.shape for k, v in teacher.state_dict().items()}
+    assert teacher.out_dim == TEACHER_DIMS[exp["size"]]
 
 
 @pytest.mark.parametrize("name", sorted(FINETUNE))

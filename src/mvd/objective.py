@@ -3,14 +3,19 @@
     q_vis = f(x ⊙ (1 - m))                         # student encoder on visible tubes
     p_b   = g_b(concat(q_vis, t_m))                # one shallow decoder per teacher b
     k_b   = h_b(x)                                 # frozen teachers on the full clip
+    k_b   = (k_b - μ_b) / σ_b                      # optional: per-channel standardisation
     loss  = Σ_b λ_b · SmoothL1(p_b ⊙ m, k_b ⊙ m)    # masked positions only
 
 ``h_img`` is an MAE image encoder applied frame by frame, ``h_vid`` a VideoMAE encoder. The
 image teacher may see a different resolution (``teacher_video``, e.g. 196 px for ViT-H/14).
+The paper regresses raw features; a student built with ``standardize_targets`` regresses them
+standardised with per-channel statistics (μ_b, σ_b) that :meth:`estimate_target_statistics`
+measures on training clips before training, which keeps co-teaching from collapsing onto the
+teacher with the larger feature scale (see ``mvd.models.student.TargetStatistics``).
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import torch
 from torch import nn
@@ -46,6 +51,34 @@ class MaskedVideoDistillation(nn.Module):
         inputs = {"image": video if teacher_video is None else teacher_video, "video": video}
         return {name: teacher(inputs[name]) for name, teacher in self.teachers.items()}
 
+    @torch.no_grad()
+    def estimate_target_statistics(self, batches: Iterable, max_clips: int,
+                                   reduce: Optional[Callable[[torch.Tensor], None]] = None) -> int:
+        """Set the student's per-channel target statistics from the teachers' features on
+        ``batches`` of ``(video, teacher_video or None)`` (every token, up to ``max_clips``
+        clips); ``reduce`` sums a float64 tensor across ranks in place. Returns clips used."""
+        stats = self.student.target_stats
+        sums = {name: torch.zeros(2, teacher.out_dim, dtype=torch.float64)
+                for name, teacher in self.teachers.items()}
+        clips, tokens = 0, 0
+        for video, teacher_video in batches:
+            for name, features in self.teacher_targets(video, teacher_video).items():
+                flat = features.reshape(-1, features.shape[-1]).double().cpu()
+                sums[name] += torch.stack([flat.sum(0), (flat ** 2).sum(0)])
+            clips += video.shape[0]
+            tokens += features.shape[0] * features.shape[1]
+            if clips >= max_clips:
+                break
+        counts = torch.tensor([float(clips), float(tokens)], dtype=torch.float64)
+        if reduce is not None:
+            for tensor in (*sums.values(), counts):
+                reduce(tensor)
+        if counts[1] == 0:
+            raise ValueError("no clips to estimate the target statistics from")
+        for name, (total, total_sq) in sums.items():
+            stats[name].set(total, total_sq, int(counts[1]))
+        return int(counts[0])
+
     def forward(self, video: torch.Tensor, mask: torch.Tensor,
                 teacher_video: Optional[torch.Tensor] = None,
                 targets: Optional[Mapping[str, torch.Tensor]] = None) -> tuple[torch.Tensor, dict]:
@@ -53,6 +86,8 @@ class MaskedVideoDistillation(nn.Module):
         split = TokenSplit.from_mask(mask)  # shared by encoder, decoders and loss
         if targets is None:
             targets = self.teacher_targets(video, teacher_video)
+        if len(self.student.target_stats):
+            targets = {name: self.student.target_stats[name](k) for name, k in targets.items()}
         predictions = self.student(video, split)
         return distillation_loss(predictions, targets, split, self.loss, self.weights,
                                  self.normalize_targets)

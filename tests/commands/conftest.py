@@ -13,7 +13,7 @@ FRAMES, SIZE = 8, 64
 def synth(tmp_path_factory):
     """24 videos of 16 frames, 64 px: 17 train, 4 val, 3 test per task (appearance, motion)."""
     root = tmp_path_factory.mktemp("synth")
-    make_synthetic_dataset(str(root), num_videos=24, num_frames=16, size=SIZE, seed=0, progress=False)
+    make_synthetic_dataset(str(root), kind="shapes", num_videos=24, num_frames=16, size=SIZE, seed=0, progress=False)
     return root
 
 

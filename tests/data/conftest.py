@@ -64,5 +64,5 @@ def synth_dir(tmp_path_factory):
     from mvd.data.synth import make_synthetic_dataset
 
     out = str(tmp_path_factory.mktemp("synth"))
-    info = make_synthetic_dataset(out, num_videos=16, num_frames=24, size=32, seed=3, progress=False)
+    info = make_synthetic_dataset(out, kind="shapes", num_videos=16, num_frames=24, size=32, seed=3, progress=False)
     return SimpleNamespace(root=out, info=info)

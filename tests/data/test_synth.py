@@ -40,7 +40,7 @@ def test_videos_decode_to_the_rendered_frames(synth_dir):
 def test_deterministic_from_seed(tmp_path, synth_dir):
     from mvd.data.synth import make_synthetic_dataset
 
-    info = make_synthetic_dataset(str(tmp_path), num_videos=16, num_frames=24, size=32, seed=3,
+    info = make_synthetic_dataset(str(tmp_path), kind="shapes", num_videos=16, num_frames=24, size=32, seed=3,
                                   progress=False)
     assert info["videos"] == synth_dir.info["videos"]
     for name in ("motion/train.csv", "appearance/test.csv"):

@@ -10,7 +10,7 @@ GEOMETRY = dict(num_frames=8, img_size=32)
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("synth")
-    make_synthetic_dataset(str(root), num_videos=24, num_frames=24, size=32, seed=0, progress=False)
+    make_synthetic_dataset(str(root), kind="shapes", num_videos=24, num_frames=24, size=32, seed=0, progress=False)
     return root
 
 

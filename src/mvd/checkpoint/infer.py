@@ -58,6 +58,8 @@ def infer_model(state_dict: dict[str, torch.Tensor], layout: str,
             kwargs[f"{t}_teacher_dim"] = state_dict[f"decoders.{t}.head.weight"].shape[0]
         kwargs.update(_decoder_kwargs(state_dict, f"decoders.{teachers[0]}.",
                                       sizes.STUDENT_DECODERS[size]))
+        if any(k.startswith("target_stats.") for k in state_dict):
+            kwargs["standardize_targets"] = True
         return f"student_{size}", kwargs
     if not is_video:
         kwargs.pop("tubelet_size", None)

@@ -21,6 +21,7 @@ from .layouts import to_mvd_layout
 
 _PRETRAIN_ONLY = (
     ("decoders.", "MVD feature decoders are only used for distillation"),
+    ("target_stats.", "teacher-target statistics are only used for distillation"),
     ("decoder.", "the pixel decoder is only used for pixel pretraining"),
 )
 

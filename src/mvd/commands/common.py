@@ -34,11 +34,13 @@ class DataOptions:
     input_size: int = option(224, "side of the square crop the model sees")
     num_workers: int = option(4, "data loader worker processes per rank")
     backend: str = option("pyav", "video decoder: pyav or decord")
+    frame_order: str = option("natural", "natural, shuffled (each clip's frames in random order) or single (its middle frame repeated): a diagnostic of how much a model relies on temporal order")
     max_fail_fraction: float = option(0.1, "stop when more than this fraction of tried videos is unusable")
     synthesize: bool = option(False, "write the synthetic dataset into data_root first if it is not there (demo recipes)")
-    synth_videos: int = option(300, "synthetic dataset: number of videos")
-    synth_frames: int = option(48, "synthetic dataset: frames per video")
-    synth_size: int = option(64, "synthetic dataset: frame side in pixels")
+    synth_kind: str = option("digits", "synthetic dataset: digits (moving handwritten digits) or shapes")
+    synth_videos: int = option(1000, "synthetic dataset: number of videos")
+    synth_frames: int = option(24, "synthetic dataset: frames per video")
+    synth_size: int = option(32, "synthetic dataset: frame side in pixels")
     synth_seed: int = option(0, "synthetic dataset: seed")
 
     def validate_data(self) -> None:
@@ -46,6 +48,8 @@ class DataOptions:
         check(self.num_frames > 0 and self.sampling_rate > 0, "num_frames and sampling_rate must be positive")
         check(self.input_size > 0 and self.num_workers >= 0, "input_size must be positive, num_workers >= 0")
         check(self.backend in ("pyav", "decord"), f"backend must be pyav or decord, got {self.backend!r}")
+        check(self.frame_order in ("natural", "shuffled", "single"),
+              f"frame_order must be natural, shuffled or single, got {self.frame_order!r}")
 
 
 def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
@@ -59,7 +63,7 @@ def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
     elif is_main:
         from ..data.synth import make_synthetic_dataset
         print(f"writing the synthetic dataset to {opts.data_root} ...")
-        make_synthetic_dataset(opts.data_root, num_videos=opts.synth_videos,
+        make_synthetic_dataset(opts.data_root, kind=opts.synth_kind, num_videos=opts.synth_videos,
                                num_frames=opts.synth_frames, size=opts.synth_size,
                                seed=opts.synth_seed)
     if torch.distributed.is_initialized():
@@ -68,8 +72,9 @@ def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
 
 def check_synthetic_dataset(opts: DataOptions, found: dict) -> None:
     """An existing synthetic dataset is reused only if it is the one asked for."""
-    wanted = {"num_videos": opts.synth_videos, "num_frames": opts.synth_frames,
+    wanted = {"kind": opts.synth_kind, "num_videos": opts.synth_videos, "num_frames": opts.synth_frames,
               "size": opts.synth_size, "seed": opts.synth_seed}
+    found = {"kind": "shapes", **found}  # datasets written before digits existed
     differ = [f"{k} {found.get(k)} (asked {v})" for k, v in wanted.items() if found.get(k) != v]
     if differ:
         raise ConfigError(f"data_root {opts.data_root} already holds a synthetic dataset with "

@@ -6,14 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import torch
+
 from ..engine.config import check, option
 from ..engine.distributed import barrier
-from ..engine.loop import OptimConfig, fit
+from ..engine.loop import OptimConfig, checkpoint_to_resume, fit
 from ..engine.optim import parameter_groups
 from ..models.registry import create_model
 from ..objective import MaskedVideoDistillation
 from ..target_cache import TargetCacheError, TeacherTargetCache, weights_digest
-from .common import DataOptions, masked_pretraining_data, register_command, training_job
+from .common import (DataOptions, epoch_batches, masked_pretraining_data, register_command,
+                     training_job)
 from .teachers import build_teacher, ensure_teacher_checkpoint
 
 
@@ -39,6 +42,8 @@ class DistillConfig(OptimConfig, DataOptions):
     image_loss_weight: float = option(1.0, "lambda of the image-teacher loss")
     video_loss_weight: float = option(1.0, "lambda of the video-teacher loss")
     normalize_targets: bool = option(False, "non-affine LayerNorm on teacher features (off in the paper)")
+    standardize_targets: bool = option(False, "regress each teacher's features standardised per channel, with statistics measured on training clips before training and saved in the student (off in the paper; balances co-teaching)")
+    target_stats_clips: int = option(256, "training clips whose teacher features give the standardisation statistics")
     fixed_views: int = option(0, "0: a fresh augmentation every epoch (paper); K: K fixed views per clip (frames + crop), only the mask changes")
     teacher_cache: str = option("", "directory that keeps teacher targets of the fixed views (needs fixed_views): teachers run once per view")
     teacher_cache_dtype: str = option("float16", "storage of cached targets: float16 (half the disk) or float32 (exact)")
@@ -53,6 +58,7 @@ class DistillConfig(OptimConfig, DataOptions):
         check(set(self.teachers) <= {"image", "video"} and self.teachers,
               f"teachers must be image, video or both, got {self.teachers}")
         check(self.num_sample >= 1, "num_sample must be at least 1")
+        check(self.target_stats_clips >= 1, f"target_stats_clips must be >= 1, got {self.target_stats_clips}")
         check(self.fixed_views >= 0, f"fixed_views must be >= 0, got {self.fixed_views}")
         if self.teacher_cache:
             check(self.fixed_views > 0, "teacher_cache needs fixed_views >= 1: with a fresh "
@@ -82,7 +88,7 @@ def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillatio
     if is_main:
         print("\n".join(reports))
     student = create_model(cfg.model, num_frames=cfg.num_frames, img_size=cfg.input_size,
-                           teachers=tuple(cfg.teachers),
+                           teachers=tuple(cfg.teachers), standardize_targets=cfg.standardize_targets,
                            **{f"{k}_teacher_dim": t.out_dim for k, t in teachers.items()},
                            **cfg.model_options)
     return MaskedVideoDistillation(student, teachers, loss=cfg.loss,
@@ -130,6 +136,25 @@ def open_teacher_cache(cfg: DistillConfig, objective: MaskedVideoDistillation, d
     return cache
 
 
+def estimate_target_statistics(cfg: DistillConfig, objective: MaskedVideoDistillation, loader,
+                               dist, output_dir: Path) -> None:
+    """Standardisation statistics from the first training batches of epoch 0 (all ranks), once:
+    a resumed run takes them from its checkpoint."""
+    if not cfg.standardize_targets or checkpoint_to_resume(cfg, output_dir) is not None:
+        return
+    objective.to(dist.device)
+    separate = cfg.teacher_input_size not in (None, cfg.input_size)
+    per_rank = -(-cfg.target_stats_clips // dist.world_size)
+    batches = ((batch[0].to(dist.device), batch[1].to(dist.device) if separate else None)
+               for batch in epoch_batches(loader, 0, 0))
+    reduce = (lambda t: torch.distributed.all_reduce(t)) if dist.enabled else None
+    clips = objective.estimate_target_statistics(batches, per_rank, reduce)
+    if dist.is_main:
+        spread = {name: f"mean |mu| {s.mean.abs().mean():.3g}, mean sigma {s.std.mean():.3g}"
+                  for name, s in objective.student.target_stats.items()}
+        print(f"target statistics from {clips} training clips: {spread}")
+
+
 def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
     objective = build_objective(cfg, dist.is_main)
     student = objective.student
@@ -140,6 +165,7 @@ def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
                                               teacher_size=cfg.teacher_input_size)
     separate_teacher_view = cfg.teacher_input_size not in (None, cfg.input_size)
     cache = open_teacher_cache(cfg, objective, dataset, dist) if cfg.teacher_cache else None
+    estimate_target_statistics(cfg, objective, loader, dist, output_dir)
 
     def loss_fn(module, batch):
         video, teacher_video, mask = (t.to(dist.device, non_blocking=True) for t in batch[:3])

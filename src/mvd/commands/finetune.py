@@ -37,6 +37,7 @@ class FinetuneConfig(OptimConfig, DataOptions):
     lr_batch_includes_repeats: bool = option(True, "count repeated views in lr scaling (false = reference, spec §10.7)")
     randaugment: Optional[str] = option("rand-m7-n4-mstd0.5-inc1", "video RandAugment policy (none to disable)")
     reprob: float = option(0.25, "cube random erasing probability")
+    rrc_scale: tuple[float, ...] = option((0.08, 1.0), "random resized crop: area range of the crop, as a fraction of the frame")
     flip: Optional[bool] = option(None, "horizontal flip (default: per dataset, off for ssv2)")
     sampling: Optional[str] = option(None, "dense or uniform (default: per dataset, uniform for ssv2)")
     short_side_size: Optional[int] = option(None, "validation short-side resize (default input_size)")
@@ -61,6 +62,8 @@ class FinetuneConfig(OptimConfig, DataOptions):
         check(self.num_sample >= 1, "num_sample must be at least 1")
         check(self.sampling in (None, "dense", "uniform"), f"sampling must be dense or uniform, got {self.sampling!r}")
         check(0 <= self.smoothing < 1, "smoothing must be in [0, 1)")
+        check(len(self.rrc_scale) == 2 and 0 < self.rrc_scale[0] <= self.rrc_scale[1] <= 1,
+              f"rrc_scale must be two fractions 0 < min <= max <= 1, got {self.rrc_scale}")
 
 
 def _num_classes(cfg: FinetuneConfig, samples) -> int:
@@ -94,11 +97,12 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     defaults = dataset_defaults(cfg.dataset)
     common = dict(sampling=cfg.sampling or defaults["sampling"], num_frames=cfg.num_frames,
                   stride=cfg.sampling_rate, input_size=cfg.input_size, backend=cfg.backend,
-                  seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction)
+                  seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction,
+                  frame_order=cfg.frame_order)
     train_set = FinetuneDataset(train_samples, mode="train", num_sample=cfg.num_sample,
                                 flip=defaults["flip"] if cfg.flip is None else cfg.flip,
                                 randaugment=cfg.randaugment if cfg.randaugment not in ("", "none") else None,
-                                reprob=cfg.reprob, **common)
+                                reprob=cfg.reprob, rrc_scale=tuple(cfg.rrc_scale), **common)
     loader = build_loader(train_set, cfg.batch_size, train=True, num_workers=cfg.num_workers,
                           seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                           pin_memory=dist.device.type == "cuda")

@@ -1,4 +1,5 @@
-"""Stage 1: `mvd pretrain-image` (MAE on video frames) and `mvd pretrain-video` (VideoMAE).
+"""Stage 1: `mvd pretrain-image` (MAE on an image dataset or on video frames) and
+`mvd pretrain-video` (VideoMAE).
 
 Their outputs' encoders are the teachers of `mvd distill`. `pretrain-video` with a student-sized
 model is also the pixel-target baseline that MVD is compared with.
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 
 from ..engine.config import check, option
 from ..engine.loop import OptimConfig, fit
@@ -15,18 +17,19 @@ from ..engine.optim import parameter_groups
 from ..losses import image_pixel_targets, pixel_reconstruction_loss, video_pixel_targets
 from ..masking import random_mask
 from ..models.registry import create_model
-from .common import DataOptions, masked_pretraining_data, register_command, training_job
+from .common import (DataOptions, ensure_synthetic_data, masked_pretraining_data, register_command,
+                     resolve_data_path, training_job)
 
 
 @dataclass
 class PixelPretrainConfig(OptimConfig, DataOptions):
     model: str = option("videomae_base", "registry name: videomae_* (pretrain-video) or mae_* (pretrain-image)")
     model_options: dict = option({}, "extra model options, e.g. {depth: 4}")
-    mask_type: str = option("tube", "tube or random (pretrain-video); pretrain-image always masks at random per frame")
+    mask_type: str = option("tube", "tube or random (pretrain-video); pretrain-image always masks at random per image")
     mask_ratio: float = option(0.9, "fraction of patches hidden (VideoMAE 0.9, MAE 0.75)")
     normalize_pixels: bool = option(True, "regress per-patch normalised pixels (norm_pix_loss)")
-    num_sample: int = option(1, "repeated augmentation: views per decoded clip")
-    frames_per_clip: int = option(4, "pretrain-image: frames taken from each sampled clip as images")
+    num_sample: int = option(1, "repeated augmentation: views per decoded clip (videos only)")
+    frames_per_clip: int = option(4, "pretrain-image on videos: frames taken from each sampled clip as images")
     device: str = option("auto", "auto, cpu or cuda")
 
     def validate(self) -> None:
@@ -54,25 +57,58 @@ def pretrain_video(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
     return 0
 
 
+def image_pretraining_data(cfg: PixelPretrainConfig, dist, patch_size: int):
+    """(dataset, loader, images per micro-batch) for MAE, from an image dataset or from videos.
+
+    An image source (list, annotation folder or class folders of image files) gives batches
+    whose first field is (B, 3, H, W) images; a video source gives (B, 3, T, H, W) clips of
+    ``frames_per_clip`` frames, each frame an image (``batch_images`` flattens them).
+    """
+    from ..data.images import ImageDataset, is_image_source, load_image_samples
+    from ..data.loader import build_loader
+    ensure_synthetic_data(cfg, dist.is_main)
+    source = resolve_data_path(cfg)
+    if not is_image_source(source, cfg.data_root, split="train", dataset=cfg.dataset):
+        # Frames come from short clips spread over each video (tubelet 1: any frame count).
+        dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.frames_per_clip,
+                                                  patch_size=patch_size, tubelet_size=1)
+        return dataset, loader, cfg.batch_size * cfg.num_sample * cfg.frames_per_clip
+    check(cfg.num_sample == 1, f"num_sample (repeated augmentation) is for video clips; an image "
+                               f"dataset gives one view per image, got num_sample {cfg.num_sample}")
+    samples = load_image_samples(source, cfg.data_root, split="train", dataset=cfg.dataset,
+                                 labelled=False)
+    dataset = ImageDataset(samples, input_size=cfg.input_size, seed=cfg.seed,
+                           max_fail_fraction=cfg.max_fail_fraction)
+    loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
+                          seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
+                          pin_memory=dist.device.type == "cuda")
+    if dist.is_main:
+        print(f"pretrain-image: {len(samples)} images from {source}")
+    return dataset, loader, cfg.batch_size
+
+
+def batch_images(batch) -> torch.Tensor:
+    """The images of a batch: (N, 3, H, W), every frame of a clip batch being one image."""
+    images = batch[0]
+    return images.transpose(1, 2).flatten(0, 1) if images.ndim == 5 else images
+
+
 def pretrain_image(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
     check(cfg.model.startswith("mae_"), f"pretrain-image trains mae_* models, got {cfg.model}")
     model = create_model(cfg.model, img_size=cfg.input_size, **cfg.model_options)
     patch = model.patch_size
-    # Frames for MAE come from short clips spread over each video (tubelet 1: any frame count).
-    dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.frames_per_clip,
-                                              patch_size=patch, tubelet_size=1)
+    dataset, loader, images_per_batch = image_pretraining_data(cfg, dist, patch)
     tokens = (cfg.input_size // patch) ** 2
 
     def loss_fn(module, batch):
-        video = batch[0].to(dist.device, non_blocking=True)
-        images = video.transpose(1, 2).flatten(0, 1)  # (B*T, 3, H, W): every frame is an image
+        images = batch_images(batch).to(dist.device, non_blocking=True)
         mask = random_mask(images.shape[0], tokens, cfg.mask_ratio).to(dist.device)
         targets = image_pixel_targets(images, patch, cfg.normalize_pixels)
         return pixel_reconstruction_loss(module(images, mask), targets, mask), {}
 
     fit(training_job("pretrain-image", model, model, parameter_groups(model, cfg.weight_decay),
-                     loss_fn, dataset, loader, cfg.batch_size * cfg.num_sample * cfg.frames_per_clip,
-                     cfg.num_sample), cfg, dist, output_dir)
+                     loss_fn, dataset, loader, images_per_batch, cfg.num_sample),
+        cfg, dist, output_dir)
     return 0
 
 
@@ -84,6 +120,10 @@ def register(subparsers) -> None:
                     "masked tubelets. The encoder of the result is a video teacher.")
     register_command(
         subparsers, "pretrain-image", PixelPretrainConfig, pretrain_image,
-        help="stage 1: MAE pixel pretraining on video frames (the image teacher)",
-        description="Masked image modelling on frames sampled from the clips: random masking, "
-                    "normalised-pixel regression. The encoder of the result is an image teacher.")
+        help="stage 1: MAE pixel pretraining on an image dataset or video frames (the image teacher)",
+        description="Masked image modelling: random masking per image, normalised-pixel regression. "
+                    "--data is an image dataset (class folders <root>/<class>/<images>, or a "
+                    "'path [label]' list / annotation folder of image files; MAE augmentation, "
+                    "batch_size images per step) or, as for pretrain-video, videos, whose sampled "
+                    "clips give frames_per_clip images each. The encoder of the result is an "
+                    "image teacher.")

@@ -1,4 +1,5 @@
-"""Video data for MVD: decoding, annotation lists, sampling, augmentation, datasets and loaders.
+"""Video (and image) data for MVD: decoding, annotation lists, sampling, augmentation, datasets
+and loaders. ``ImageDataset`` serves MAE pretraining on image datasets (``mvd.data.images``).
 
     samples = read_list("k400_anno/train.csv", data_root="/data/k400")
     ds = PretrainDataset(samples, num_frames=16, stride=4, input_size=224, teacher_size=224)
@@ -11,18 +12,20 @@ from .annotations import (NUM_CLASSES, SPLIT_FILES, Sample, load_annotations, re
                           read_list, split_file, video_id)
 from .check import CheckReport, check_list, check_video
 from .datasets import (DATASET_DEFAULTS, FinetuneDataset, PretrainDataset, MultiViewDataset,
-                       VideoDataset, dataset_defaults)
+                       SampleDataset, VideoDataset, dataset_defaults)
 from .decode import (FrameFolderReader, PyAVReader, VideoReader, decord_available, open_video,
                      read_all_frames)
-from .errors import AnnotationError, DataError, VideoDecodeError
+from .errors import AnnotationError, DataError, DecodeError, ImageDecodeError, VideoDecodeError
+from .images import ImageDataset, is_image_source, load_image_samples, read_image
 from .loader import (EpochLoader, build_loader, finetune_collate, pretrain_collate, seed_worker,
                      multiview_collate)
 from .mixup import Mixup, soft_target_cross_entropy
 from .randaugment import VideoRandAugment
 from .synth import make_synthetic_dataset
 
-__all__ = ["AnnotationError", "CheckReport", "DATASET_DEFAULTS", "DataError", "EpochLoader",
-           "FinetuneDataset", "FrameFolderReader", "Mixup", "NUM_CLASSES", "PretrainDataset",
+__all__ = ["AnnotationError", "CheckReport", "DATASET_DEFAULTS", "DataError", "DecodeError", "EpochLoader",
+           "FinetuneDataset", "ImageDataset", "ImageDecodeError", "SampleDataset", "is_image_source",
+           "load_image_samples", "read_image", "FrameFolderReader", "Mixup", "NUM_CLASSES", "PretrainDataset",
            "PyAVReader", "SPLIT_FILES", "Sample", "MultiViewDataset", "VideoDataset",
            "VideoDecodeError", "VideoRandAugment", "VideoReader", "build_loader", "check_list",
            "check_video", "dataset_defaults", "decord_available", "finetune_collate",

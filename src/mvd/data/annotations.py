@@ -1,5 +1,8 @@
 """Annotation lists: ``path label`` lines, unlabelled pretraining lists, class-folder layouts.
 
+The same lists and layouts describe videos and images (``mvd.data.images``): a class folder holds
+video files / frame folders, or image files (``kind="image"``).
+
 Fields are split on any run of whitespace (the reference splits on exactly one space and so breaks
 on DATASET.md's own two-space example, spec §10.17). A path without an extension gets ``.mp4``
 unless it names an existing frame folder. ``data_root`` is joined in front of relative paths.
@@ -14,6 +17,7 @@ from .decode import FRAME_EXTENSIONS
 from .errors import AnnotationError
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")  # any case
 
 # Class counts the reference asserts (spec §4.4).
 NUM_CLASSES = {"k400": 400, "ssv2": 174, "ucf101": 101, "hmdb51": 51}
@@ -98,19 +102,36 @@ def _is_frame_folder(path: str) -> bool:
     return os.path.isdir(path) and any(f.lower().endswith(FRAME_EXTENSIONS) for f in os.listdir(path))
 
 
-def read_class_folders(root: str) -> tuple[list[Sample], list[str]]:
-    """``root/<class>/<video file or frame folder>``; labels follow the sorted class names."""
+def is_image_file(path: str) -> bool:
+    """An image by its extension (case-insensitive)."""
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _is_video_entry(path: str) -> bool:
+    return path.lower().endswith(VIDEO_EXTENSIONS) or _is_frame_folder(path)
+
+
+def class_folder_entries(root: str) -> tuple[list[str], list[tuple[int, str, str]]]:
+    """Sorted class names of ``root/<class>/`` and every (label, class, entry name) below them."""
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if not classes:
-        raise AnnotationError(root, 0, "no class folders found")
-    samples = []
-    for label, name in enumerate(classes):
-        for entry in sorted(os.listdir(os.path.join(root, name))):
-            full = os.path.join(root, name, entry)
-            if entry.lower().endswith(VIDEO_EXTENSIONS) or _is_frame_folder(full):
-                samples.append(Sample(full, label, video_id(f"{name}/{entry}")))
+        raise AnnotationError(root, 0, "no class folders found (expected <root>/<class>/<files>)")
+    entries = [(label, name, entry) for label, name in enumerate(classes)
+               for entry in sorted(os.listdir(os.path.join(root, name)))]
+    return classes, entries
+
+
+def read_class_folders(root: str, kind: str = "video") -> tuple[list[Sample], list[str]]:
+    """``root/<class>/<video file or frame folder>`` (``kind="video"``) or
+    ``root/<class>/<image file>`` (``kind="image"``); labels follow the sorted class names."""
+    if kind not in ("video", "image"):
+        raise ValueError(f"kind must be 'video' or 'image', got {kind!r}")
+    accept = is_image_file if kind == "image" else _is_video_entry
+    classes, entries = class_folder_entries(root)
+    samples = [Sample(os.path.join(root, name, entry), label, video_id(f"{name}/{entry}"))
+               for label, name, entry in entries if accept(os.path.join(root, name, entry))]
     if not samples:
-        raise AnnotationError(root, 0, "class folders hold no videos")
+        raise AnnotationError(root, 0, f"class folders hold no {kind}s")
     return samples, classes
 
 
@@ -122,19 +143,32 @@ def split_file(anno_dir: str, split: str, dataset: Optional[str] = None) -> str:
     return os.path.join(anno_dir, table[split])
 
 
+def annotation_list(source: str, split: Optional[str] = None,
+                    dataset: Optional[str] = None) -> Optional[str]:
+    """The list file ``source`` stands for: itself, its split file when it is an annotation
+    folder, or None when it is a class-folder root."""
+    if not os.path.isdir(source):
+        return source
+    if split is not None and os.path.isfile(split_file(source, split, dataset)):
+        return split_file(source, split, dataset)
+    if split is not None and any(os.path.isfile(os.path.join(source, f))
+                                 for f in DEFAULT_SPLIT_FILES.values()):
+        raise FileNotFoundError(f"{split_file(source, split, dataset)} not found")
+    return None
+
+
 def load_annotations(source: str, data_root: Optional[str] = None, split: Optional[str] = None,
-                     dataset: Optional[str] = None, labelled: Optional[bool] = None) -> list[Sample]:
-    """One entry point for a list file, an annotation directory (+split) or class folders."""
+                     dataset: Optional[str] = None, labelled: Optional[bool] = None,
+                     kind: str = "video") -> list[Sample]:
+    """One entry point for a list file, an annotation directory (+split) or class folders
+    (``kind``: what the class folders hold, "video" or "image")."""
     num_classes = NUM_CLASSES.get((dataset or "").lower())
-    if os.path.isdir(source):
-        if split is not None and os.path.isfile(split_file(source, split, dataset)):
-            return read_list(split_file(source, split, dataset), data_root, labelled, num_classes)
-        if split is not None and any(os.path.isfile(os.path.join(source, f))
-                                     for f in DEFAULT_SPLIT_FILES.values()):
-            raise FileNotFoundError(f"{split_file(source, split, dataset)} not found")
-        return read_class_folders(source)[0]
-    return read_list(source, data_root, labelled, num_classes)
+    file = annotation_list(source, split, dataset)
+    if file is None:
+        return read_class_folders(source, kind)[0]
+    return read_list(file, data_root, labelled, num_classes)
 
 
-__all__ = ["NUM_CLASSES", "SPLIT_FILES", "Sample", "VIDEO_EXTENSIONS", "load_annotations",
+__all__ = ["IMAGE_EXTENSIONS", "NUM_CLASSES", "SPLIT_FILES", "Sample", "VIDEO_EXTENSIONS",
+           "annotation_list", "class_folder_entries", "is_image_file", "load_annotations",
            "read_class_folders", "read_list", "split_file", "video_id"]

@@ -23,10 +23,11 @@ def _check(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from .synth import make_synthetic_dataset
 
-    info = make_synthetic_dataset(args.out_dir, num_videos=args.num_videos,
-                                  num_frames=args.frames, size=args.size, fps=args.fps,
-                                  seed=args.seed, progress=not args.no_progress)
-    print(f"wrote {info['num_videos']} videos ({info['num_frames']} frames, {info['size']}px) to "
+    options = {"num_videos": args.num_videos, "num_frames": args.frames, "size": args.size,
+               "fps": args.fps, "seed": args.seed}
+    info = make_synthetic_dataset(args.out_dir, kind=args.kind, progress=not args.no_progress,
+                                  **{k: v for k, v in options.items() if v is not None})
+    print(f"wrote {info['name']}: {info['num_videos']} videos ({info['num_frames']} frames, {info['size']}px) to "
           f"{args.out_dir}: splits {info['splits']}; tasks appearance "
           f"({info['tasks']['appearance']['num_classes']} classes) and motion "
           f"({info['tasks']['motion']['num_classes']} classes); use --data-root {args.out_dir}")
@@ -47,11 +48,18 @@ def register(subparsers) -> None:
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.set_defaults(func=_check)
 
-    synth = subparsers.add_parser("synth", help="write a synthetic appearance/motion video dataset")
+    synth = subparsers.add_parser(
+        "synth", help="write a synthetic appearance/motion video dataset",
+        description="digits (default): real handwritten digit scans (bundled with scikit-learn) "
+                    "moving over a canvas; appearance = the digit (10 classes, test scans unseen "
+                    "in training), motion = one of 8 directions; plus still images of the "
+                    "training scans for an image teacher (images/train.csv). shapes: rendered "
+                    "shapes (4 classes) moving in 4 directions.")
     synth.add_argument("out_dir")
-    synth.add_argument("--num-videos", type=int, default=300)
-    synth.add_argument("--frames", type=int, default=48, help="frames per video")
-    synth.add_argument("--size", type=int, default=64, help="frame height and width (even)")
+    synth.add_argument("--kind", choices=("digits", "shapes"), default="digits")
+    synth.add_argument("--num-videos", type=int, help="default: digits 1000, shapes 300")
+    synth.add_argument("--frames", type=int, help="frames per video (default: digits 24, shapes 48)")
+    synth.add_argument("--size", type=int, help="frame height and width, even (default: digits 32, shapes 64)")
     synth.add_argument("--fps", type=int, default=10)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--no-progress", action="store_true", help="no progress bar")

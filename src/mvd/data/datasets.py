@@ -9,6 +9,7 @@ every epoch (``EpochLoader`` does it). Each video is decoded once per item; repe
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -44,18 +45,23 @@ def dataset_defaults(name: Optional[str]) -> dict:
     return dict(DATASET_DEFAULTS.get((name or "").lower(), DATASET_DEFAULTS["k400"]))
 
 
-class VideoDataset(torch.utils.data.Dataset):
-    """Shared machinery: seeding per item, decoding once, and replacing unusable videos."""
+class SampleDataset(torch.utils.data.Dataset):
+    """Shared machinery of file-backed datasets: seeding per item, replacing unusable files.
 
-    def __init__(self, samples: Sequence[Sample], *, backend: str = "pyav", seed: int = 0,
-                 min_frames: int = 1, max_fail_fraction: float = 0.1, min_checked: int = 50,
-                 max_tries: int = 20, check_paths: bool = True):
+    Subclasses implement ``load(sample, rng)`` and raise a ``DecodeError`` for a file they
+    cannot use; ``kind`` names the files in messages ("video", "image").
+    """
+
+    kind = "file"
+
+    def __init__(self, samples: Sequence[Sample], *, seed: int = 0, max_fail_fraction: float = 0.1,
+                 min_checked: int = 50, max_tries: int = 20, check_paths: bool = True):
         if not samples:
             raise DataError("the annotation list is empty")
         self.samples = list(samples)
-        self.backend, self.seed, self.min_frames, self.max_tries = backend, seed, min_frames, max_tries
+        self.seed, self.max_tries = seed, max_tries
         self.epoch = 0
-        self.tracker = FailureTracker(len(self.samples), max_fail_fraction, min_checked)
+        self.tracker = FailureTracker(len(self.samples), max_fail_fraction, min_checked, self.kind)
         if check_paths:
             self._check_some_paths_exist()
 
@@ -63,8 +69,8 @@ class VideoDataset(torch.utils.data.Dataset):
         """Fail fast on a wrong --data-root: none of the first ``probe`` paths exist."""
         paths = [s.path for s in self.samples[:probe]]
         if not any(os.path.exists(p) for p in paths):
-            raise DataError(f"none of the first {len(paths)} listed videos exist (e.g. {paths[0]}); "
-                            f"is --data-root right?")
+            raise DataError(f"none of the first {len(paths)} listed {self.kind}s exist (e.g. "
+                            f"{paths[0]}); is --data-root right?")
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -80,6 +86,32 @@ class VideoDataset(torch.utils.data.Dataset):
     def torch_generator(rng: np.random.Generator) -> torch.Generator:
         return torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
 
+    def __getitem__(self, index: int):
+        rng = self.item_rng(index)
+        return load_with_replacement(self.tracker, index, lambda i: self.load_item(i, rng), rng,
+                                     self.max_tries)
+
+    def load_item(self, index: int, rng: np.random.Generator):
+        """Item of file ``index`` (the requested one or its replacement) from the item's stream."""
+        return self.load(self.samples[index], rng)
+
+    def load(self, sample: Sample, rng: np.random.Generator):
+        raise NotImplementedError
+
+
+class VideoDataset(SampleDataset):
+    """Video datasets: each item decodes the frames it needs from one video, once."""
+
+    kind = "video"
+
+    def __init__(self, samples: Sequence[Sample], *, backend: str = "pyav", min_frames: int = 1,
+                 frame_order: str = "natural", **kwargs):
+        super().__init__(samples, **kwargs)
+        self.backend, self.min_frames = backend, min_frames
+        if frame_order not in sampling.FRAME_ORDERS:
+            raise ValueError(f"frame_order must be one of {sampling.FRAME_ORDERS}, got {frame_order!r}")
+        self.frame_order = frame_order
+
     def decode(self, sample: Sample, choose: Callable[[int], np.ndarray]):
         """Open ``sample``, pick frame indices with ``choose(num_frames)``, decode them once.
 
@@ -93,23 +125,15 @@ class VideoDataset(torch.utils.data.Dataset):
                                        f"{n} frames, need at least {self.min_frames}")
             chosen = choose(n)
             groups = chosen if isinstance(chosen, list) else [chosen]
+            if self.frame_order != "natural":
+                order_rng = np.random.default_rng([self.seed, self.epoch, zlib.crc32(sample.path.encode())])
+                groups = [sampling.reorder_frames(g, self.frame_order, order_rng) for g in groups]
+                chosen = groups if isinstance(chosen, list) else groups[0]
             union = np.unique(np.concatenate(groups))
             frames = reader.get_frames(union)
         pos = {int(i): k for k, i in enumerate(union)}
         out = [frames[[pos[int(i)] for i in g]] for g in groups]
         return out if isinstance(chosen, list) else out[0]
-
-    def __getitem__(self, index: int):
-        rng = self.item_rng(index)
-        return load_with_replacement(self.tracker, index, lambda i: self.load_item(i, rng), rng,
-                                     self.max_tries)
-
-    def load_item(self, index: int, rng: np.random.Generator):
-        """Item of video ``index`` (the requested one or its replacement) from the item's stream."""
-        return self.load(self.samples[index], rng)
-
-    def load(self, sample: Sample, rng: np.random.Generator):
-        raise NotImplementedError
 
 
 class PretrainDataset(VideoDataset):
@@ -289,5 +313,5 @@ class MultiViewDataset(VideoDataset):
                 torch.tensor(splits))
 
 
-__all__ = ["DATASET_DEFAULTS", "FinetuneDataset", "PretrainDataset", "MultiViewDataset", "VideoDataset",
-           "dataset_defaults"]
+__all__ = ["DATASET_DEFAULTS", "FinetuneDataset", "PretrainDataset", "MultiViewDataset", "SampleDataset",
+           "VideoDataset", "dataset_defaults"]

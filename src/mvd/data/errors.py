@@ -6,12 +6,20 @@ class DataError(RuntimeError):
     """A problem with the data as a whole (wrong --data-root, too many bad files): stop the run."""
 
 
-class VideoDecodeError(RuntimeError):
-    """One video cannot be used. ``reason`` is a short category for the end-of-epoch counts."""
+class DecodeError(RuntimeError):
+    """One file cannot be used. ``reason`` is a short category for the end-of-epoch counts."""
 
     def __init__(self, path: str, reason: str, detail: str = ""):
         self.path, self.reason, self.detail = str(path), reason, detail
         super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class VideoDecodeError(DecodeError):
+    """One video (file or frame folder) cannot be used."""
+
+
+class ImageDecodeError(DecodeError):
+    """One image file cannot be used."""
 
 
 class AnnotationError(ValueError):

@@ -1,4 +1,4 @@
-"""Bad-input policy: skip a broken video with one warning, count it, serve another one instead.
+"""Bad-input policy: skip a broken video (or image) with one warning, count it, serve another one.
 
 The per-file status lives in shared-memory tensors so every DataLoader worker sees what the
 others found (each bad file is warned about once) and the main process can report the counts.
@@ -10,7 +10,7 @@ import logging
 
 import torch
 
-from .errors import DataError, VideoDecodeError
+from .errors import DataError, DecodeError
 
 log = logging.getLogger("mvd.data")
 
@@ -19,12 +19,16 @@ _UNKNOWN, _OK = 0, 1  # status codes; failures are 2 + REASONS.index(reason)
 
 
 class FailureTracker:
-    """Per-file status plus a per-epoch replacement counter, shared across worker processes."""
+    """Per-file status plus a per-epoch replacement counter, shared across worker processes.
 
-    def __init__(self, num_files: int, max_fail_fraction: float = 0.1, min_checked: int = 50):
+    ``kind`` ("video", "image") names the files in the messages.
+    """
+
+    def __init__(self, num_files: int, max_fail_fraction: float = 0.1, min_checked: int = 50,
+                 kind: str = "video"):
         if not 0.0 <= max_fail_fraction <= 1.0:
             raise ValueError(f"max_fail_fraction must be in [0, 1], got {max_fail_fraction}")
-        self.num_files = num_files
+        self.num_files, self.kind = num_files, kind
         self.max_fail_fraction = max_fail_fraction
         self.min_checked = max(1, min(min_checked, num_files))
         self.status = torch.zeros(num_files, dtype=torch.int8).share_memory_()
@@ -36,13 +40,13 @@ class FailureTracker:
     def mark_ok(self, index: int) -> None:
         self.status[index] = _OK
 
-    def mark_bad(self, index: int, error: VideoDecodeError) -> None:
+    def mark_bad(self, index: int, error: DecodeError) -> None:
         """Record a failure; warn once per file (one line naming it and the reason)."""
         reason = error.reason if error.reason in REASONS else "corrupt"
         first = int(self.status[index]) < 2
         self.status[index] = 2 + REASONS.index(reason)
         if first:
-            log.warning("skipping unusable video %s", error)
+            log.warning("skipping unusable %s %s", self.kind, error)
         self.check_budget()
 
     def count_replacement(self) -> None:
@@ -62,7 +66,7 @@ class FailureTracker:
         failed = int((self.status >= 2).sum())
         if checked >= self.min_checked and failed > self.max_fail_fraction * checked:
             raise DataError(
-                f"{failed} of {checked} videos tried so far are unusable ({self.counts()}), more "
+                f"{failed} of {checked} {self.kind}s tried so far are unusable ({self.counts()}), more "
                 f"than the allowed fraction {self.max_fail_fraction:g}; check --data-root and the "
                 f"annotation list (or raise max_fail_fraction)")
 
@@ -73,12 +77,12 @@ class FailureTracker:
         counts = self.counts()
         bad = sum(counts.values())
         detail = ", ".join(f"{k}: {v}" for k, v in counts.items())
-        return (f"{bad} unusable video(s) of {self.num_files}" + (f" ({detail})" if detail else "")
+        return (f"{bad} unusable {self.kind}(s) of {self.num_files}" + (f" ({detail})" if detail else "")
                 + f"; {int(self.replaced)} item(s) replaced this epoch")
 
 
 def load_with_replacement(tracker: FailureTracker, index: int, load, rng, max_tries: int = 20):
-    """Run ``load(i)`` for ``index``, or for random other indices while videos turn out bad."""
+    """Run ``load(i)`` for ``index``, or for random other indices while files turn out bad."""
     candidate = index
     for attempt in range(max_tries):
         if attempt:
@@ -88,12 +92,12 @@ def load_with_replacement(tracker: FailureTracker, index: int, load, rng, max_tr
             continue
         try:
             result = load(candidate)
-        except VideoDecodeError as exc:
+        except DecodeError as exc:
             tracker.mark_bad(candidate, exc)
             continue
         tracker.mark_ok(candidate)
         return result
-    raise DataError(f"no usable video found for item {index} after {max_tries} tries "
+    raise DataError(f"no usable {tracker.kind} found for item {index} after {max_tries} tries "
                     f"({tracker.summary()})")
 
 

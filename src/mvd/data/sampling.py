@@ -94,3 +94,18 @@ def crop_offsets(length: int, crop: int, num_crops: int) -> list[int]:
 
 __all__ = ["crop_offsets", "dense_indices", "dense_test_indices", "pretrain_indices",
            "uniform_indices", "uniform_test_indices"]
+
+
+FRAME_ORDERS = ("natural", "shuffled", "single")
+
+
+def reorder_frames(indices: np.ndarray, order: str, rng: np.random.Generator) -> np.ndarray:
+    """A diagnostic of temporal reliance: ``shuffled`` permutes the clip's frames, ``single``
+    repeats its middle frame; a model that scores as well on either does not use frame order."""
+    if order == "natural":
+        return indices
+    if order == "shuffled":
+        return indices[rng.permutation(len(indices))]
+    if order == "single":
+        return np.full_like(indices, indices[len(indices) // 2])
+    raise ValueError(f"frame order must be one of {FRAME_ORDERS}, got {order!r}")

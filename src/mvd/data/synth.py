@@ -1,4 +1,9 @@
-"""Synthetic action dataset: one set of clips, two label sets (spatial vs temporal).
+"""Synthetic action datasets: one set of clips, two label sets (spatial vs temporal).
+
+``make_synthetic_dataset(kind=...)`` writes either dataset: ``digits`` (the default; real
+handwriting, :mod:`mvd.data.moving_digits`) or ``shapes`` (below, rendered shapes).
+
+Shapes:
 
 * appearance task: the object's shape (disk, square, triangle, cross); colour, background and
   motion are random, so one frame suffices (like K400).
@@ -112,18 +117,40 @@ def write_video(path: str, frames: np.ndarray, fps: int = 10, codec: str = "libx
             container.mux(packet)
 
 
-def _write_list(path: str, rows) -> None:
+def write_list(path: str, rows) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         handle.writelines(" ".join(str(f) for f in row) + "\n" for row in rows)
 
 
-def make_synthetic_dataset(out_dir: str, num_videos: int = 300, num_frames: int = 48,
-                           size: int = 64, fps: int = 10, seed: int = 0, codec: str = "libx264",
-                           progress: bool = True) -> dict:
+SYNTH_DEFAULTS = {"digits": dict(num_videos=1000, num_frames=24, size=32),
+                  "shapes": dict(num_videos=300, num_frames=48, size=64)}
+
+
+def make_synthetic_dataset(out_dir: str, kind: str = "digits", progress: bool = True,
+                           **options) -> dict:
     """Write ``out_dir/videos/*.mp4``, ``{appearance,motion}/{train,val,test}.csv``,
-    ``pretrain.csv`` (train clips, no labels) and ``dataset.json``. List paths are relative to
-    ``out_dir`` (pass it as --data-root). Deterministic in ``seed``. Returns the description."""
+    ``pretrain.csv`` (train clips, no labels) and ``dataset.json`` (plus ``images/`` for
+    digits). List paths are relative to ``out_dir`` (pass it as --data-root). Deterministic in
+    ``seed``. ``options``: num_videos, num_frames, size, fps, seed, codec (defaults per kind in
+    ``SYNTH_DEFAULTS``). Returns the description."""
+    if kind not in SYNTH_DEFAULTS:
+        raise ValueError(f"unknown synthetic dataset {kind!r}; choose from {sorted(SYNTH_DEFAULTS)}")
+    options = {**SYNTH_DEFAULTS[kind], **options}
+    if kind == "digits":
+        from .moving_digits import make_moving_digits
+        info = make_moving_digits(out_dir, progress=progress, **options)
+    else:
+        info = make_moving_shapes(out_dir, progress=progress, **options)
+    with open(os.path.join(out_dir, "dataset.json"), "w", encoding="utf-8") as handle:
+        json.dump(info, handle, indent=1)
+    return info
+
+
+def make_moving_shapes(out_dir: str, num_videos: int = 300, num_frames: int = 48,
+                       size: int = 64, fps: int = 10, seed: int = 0, codec: str = "libx264",
+                       progress: bool = True) -> dict:
+    """The shapes dataset's files (see the module docstring); returns its description."""
     if size % 2 or size < 16:
         raise ValueError("size must be even and at least 16 (H.264 4:2:0 needs even sizes)")
     if num_videos < 3:
@@ -144,15 +171,15 @@ def make_synthetic_dataset(out_dir: str, num_videos: int = 300, num_frames: int 
              "test": order[n_train + n_val:]}
     for split, idx in parts.items():
         chosen = [records[i] for i in sorted(idx)]
-        _write_list(os.path.join(out_dir, "appearance", f"{split}.csv"),
+        write_list(os.path.join(out_dir, "appearance", f"{split}.csv"),
                     [(rel, p.shape) for rel, p in chosen])
-        _write_list(os.path.join(out_dir, "motion", f"{split}.csv"),
+        write_list(os.path.join(out_dir, "motion", f"{split}.csv"),
                     [(rel, p.direction) for rel, p in chosen])
-    _write_list(os.path.join(out_dir, "pretrain.csv"),
+    write_list(os.path.join(out_dir, "pretrain.csv"),
                 [(records[i][0],) for i in sorted(parts["train"])])
     info = {
-        "name": "mvd-synthetic", "seed": seed, "num_videos": num_videos, "num_frames": num_frames,
-        "size": size, "fps": fps, "codec": codec, "data_root": os.path.abspath(out_dir),
+        "name": "mvd-synthetic", "kind": "shapes", "seed": seed, "num_videos": num_videos,
+        "num_frames": num_frames, "size": size, "fps": fps, "codec": codec, "data_root": os.path.abspath(out_dir),
         "splits": {k: int(len(v)) for k, v in parts.items()},
         "tasks": {
             "appearance": {"num_classes": len(SHAPES), "classes": list(SHAPES),
@@ -163,10 +190,9 @@ def make_synthetic_dataset(out_dir: str, num_videos: int = 300, num_frames: int 
                   **{f"{t}/{s}": f"{t}/{s}.csv" for t in ("appearance", "motion") for s in parts}},
         "videos": [{"path": rel, **asdict(p)} for rel, p in records],
     }
-    with open(os.path.join(out_dir, "dataset.json"), "w", encoding="utf-8") as handle:
-        json.dump(info, handle, indent=1)
     return info
 
 
-__all__ = ["ClipParams", "DIRECTIONS", "SHAPES", "draw_params", "make_synthetic_dataset",
-           "render_clip", "render_frame", "write_video"]
+__all__ = ["ClipParams", "DIRECTIONS", "SHAPES", "SYNTH_DEFAULTS", "draw_params",
+           "make_moving_shapes", "make_synthetic_dataset", "render_clip", "render_frame",
+           "write_list", "write_video"]

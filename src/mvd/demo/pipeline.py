@@ -1,50 +1,77 @@
-"""`mvd demo`: the whole two-stage method on synthetic clips, on a CPU, end to end.
+"""`mvd demo`: a miniature of the paper's Table 1 on real handwriting, on a CPU, end to end.
 
-1. synthetic appearance/motion dataset; 2. stage 1: MAE image teacher and VideoMAE video
-teacher; 3. stage 2 per seed: students distilled from the image teacher, the video teacher, both,
-and a pixel-target VideoMAE student of the same size and budget; 4. a linear probe of every
-student on both tasks (multi-view test); 5. cross-frame feature similarity of teachers and
-students; 6. a table, JSON and a PNG.
+1. data: moving handwritten digits (appearance = digit, motion = direction) and still images of
+   the training scans; 2. stage 1: a MAE image teacher on the still images and a VideoMAE video
+   teacher on the unlabelled training clips, both larger and longer-trained than the students;
+   3. stage 2 per seed: students distilled from the image teacher, the video teacher, both
+   (co-teaching), both with the paper's raw targets, and a pixel-target VideoMAE student of
+   the same size and budget; 4. every student fine-tuned on each task and tested on held-out
+   clips with several views (the paper's protocol), plus a linear probe of its frozen features;
+   5. a frame-order control on the motion task and the cross-frame feature similarity;
+   6. a table (mean ± std and paired differences over seeds), JSON and a PNG.
 
-Every stage is a real command (`mvd pretrain-image`, `distill`, `linear-probe`, ...) on the
-packaged demo recipes; a stage whose output exists is skipped and an interrupted training stage
-resumes from its checkpoint, so re-running the same command continues where it stopped.
+Every stage is a real command (`mvd pretrain-image`, `distill`, `finetune`, `test`,
+`linear-probe`, ...) on the packaged demo recipes; a stage whose output exists is skipped and
+an interrupted training stage resumes from its checkpoint, so re-running continues.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from ..cli import main as cli
 from ..recipes import recipe
 from .report import write_report
 
-STUDENTS = ("image", "video", "both", "pixel")
 TASKS = ("appearance", "motion")
+
+
+@dataclass(frozen=True)
+class StudentKind:
+    label: str
+    teachers: tuple = ()            # () = the pixel-target VideoMAE baseline
+    standardize_targets: bool = True
+
+
+STUDENTS = {
+    "image": StudentKind("MVD, image teacher", ("image",)),
+    "video": StudentKind("MVD, video teacher", ("video",)),
+    "both": StudentKind("MVD, co-teaching", ("image", "video")),
+    "both_paper_targets": StudentKind("MVD, co-teaching, raw targets (paper)", ("image", "video"),
+                                      standardize_targets=False),
+    "pixel": StudentKind("VideoMAE pixels (baseline)"),
+}
+# The frame-order control: the co-taught student of the first seed, fine-tuned and tested on
+# motion with each frame order. "natural" is the ordinary result.
+CONTROL_STUDENT = "both"
+CONTROL_ORDERS = ("single", "shuffled")
 
 
 @dataclass
 class DemoSettings:
-    videos: int = 400
-    frames: int = 48
-    size: int = 64
-    teacher_epochs: int = 20
-    student_epochs: int = 15
+    videos: int = 1000
+    frames: int = 24
+    size: int = 32
+    image_teacher_epochs: int = 30
+    video_teacher_epochs: int = 30
+    student_epochs: int = 6
+    finetune_epochs: int = 3
     seeds: tuple = (0, 1, 2)
-    students: tuple = STUDENTS
+    students: tuple = tuple(STUDENTS)
+    control: bool = True
     workers: int = 2
     similarity_clips: int = 32
-    extra: dict = field(default_factory=dict)
+    train_flags: tuple = ()     # added to every training command (the quick check's small steps)
 
     @classmethod
     def quick(cls) -> "DemoSettings":
-        """Checks the pipeline in about two minutes; too small to show the finding."""
-        return cls(videos=40, frames=24, teacher_epochs=1, student_epochs=1, seeds=(0,),
-                   similarity_clips=8)
+        """Checks the whole pipeline in well under a minute; too small to show the finding."""
+        return cls(videos=40, frames=24, image_teacher_epochs=1, video_teacher_epochs=1,
+                   student_epochs=1, finetune_epochs=1, seeds=(0,), similarity_clips=4,
+                   train_flags=("--batch-size", "8", "--max-steps", "2"))
 
 
 class Demo:
@@ -52,61 +79,92 @@ class Demo:
         self.out = out_dir
         self.s = settings
         self.data = out_dir / "data"
-        self.timings: dict[str, float] = {}
+        self.timings_file = out_dir / "timings.json"
+        self.timings: dict[str, float] = (json.loads(self.timings_file.read_text())
+                                          if self.timings_file.exists() else {})
 
     # ------------------------------------------------------------------ running commands
     def _data_flags(self) -> list[str]:
         s = self.s
-        return ["--data-root", str(self.data), "--synthesize", "--synth-videos", str(s.videos),
-                "--synth-frames", str(s.frames), "--synth-size", str(s.size),
-                "--num-workers", str(s.workers)]
+        return ["--data-root", str(self.data), "--synthesize", "--synth-kind", "digits",
+                "--synth-videos", str(s.videos), "--synth-frames", str(s.frames),
+                "--synth-size", str(s.size), "--num-workers", str(s.workers)]
 
-    def _train(self, label: str, command: str, recipe_name: str, out: Path, *flags: str) -> Path:
-        """Run one training command unless its final weights exist (it resumes if interrupted)."""
-        model = out / "model.safetensors"
-        if not model.exists():
-            print(f"\n== {label} ==")
+    def _stage(self, label: str, done: Path, argv: list[str], keep_checkpoints: bool = False) -> Path:
+        """Run one command unless ``done`` exists; a training stage resumes if interrupted.
+
+        Timings of finished stages are kept in timings.json, so a re-run does not replace them
+        with the time it took to find the stage done. Resumable checkpoints are deleted once
+        the final weights exist (they are only needed to resume)."""
+        if not done.exists():
+            print(f"\n== {label} ==", flush=True)
             start = time.perf_counter()
-            code = cli([command, "--config", str(recipe(f"demo/{recipe_name}")),
-                        "--output-dir", str(out), *self._data_flags(), *flags])
-            if code != 0:
+            code = cli(argv)
+            if code != 0 or not done.exists():
                 raise RuntimeError(f"demo stage '{label}' failed (exit {code}); see the output above")
             self.timings[label] = round(time.perf_counter() - start, 1)
-        return model
+            self.timings_file.parent.mkdir(parents=True, exist_ok=True)
+            self.timings_file.write_text(json.dumps(self.timings, indent=1))
+            if not keep_checkpoints:
+                shutil.rmtree(done.parent / "checkpoints", ignore_errors=True)
+        return done
+
+    def _train(self, label: str, command: str, recipe_name: str, out: Path, *flags: str) -> Path:
+        return self._stage(label, out / "model.safetensors",
+                           [command, "--config", str(recipe(f"demo/{recipe_name}")),
+                            "--output-dir", str(out), *self._data_flags(), *flags,
+                            *self.s.train_flags])
+
+    def _read(self, path: Path) -> float:
+        return json.loads(path.read_text())["top1"]
 
     # ------------------------------------------------------------------ stages
     def teachers(self) -> dict[str, Path]:
-        epochs = ["--epochs", str(self.s.teacher_epochs)]
         return {
-            "image": self._train("stage 1: MAE image teacher", "pretrain-image",
-                                 "pretrain_image.yaml", self.out / "teachers" / "image", *epochs),
+            "image": self._train("stage 1: MAE image teacher (still images)", "pretrain-image",
+                                 "pretrain_image.yaml", self.out / "teachers" / "image",
+                                 "--epochs", str(self.s.image_teacher_epochs)),
             "video": self._train("stage 1: VideoMAE video teacher", "pretrain-video",
-                                 "pretrain_video.yaml", self.out / "teachers" / "video", *epochs),
+                                 "pretrain_video.yaml", self.out / "teachers" / "video",
+                                 "--epochs", str(self.s.video_teacher_epochs)),
         }
 
     def student(self, kind: str, seed: int, teachers: dict[str, Path]) -> Path:
+        spec = STUDENTS[kind]
         out = self.out / f"seed{seed}" / kind
         flags = ["--epochs", str(self.s.student_epochs), "--seed", str(seed)]
-        if kind == "pixel":
-            return self._train(f"seed {seed}: pixel-target student", "pretrain-video",
+        if not spec.teachers:
+            return self._train(f"seed {seed}: {spec.label}", "pretrain-video",
                                "pixel_baseline.yaml", out, *flags)
-        chosen = ["image", "video"] if kind == "both" else [kind]
-        return self._train(f"seed {seed}: student taught by {' + '.join(chosen)}", "distill",
-                           "distill.yaml", out, *flags, "--teachers", *chosen,
+        return self._train(f"seed {seed}: {spec.label}", "distill", "distill.yaml", out, *flags,
+                           "--teachers", *spec.teachers,
+                           "--standardize-targets" if spec.standardize_targets else "--no-standardize-targets",
                            "--image-teacher-checkpoint", str(teachers["image"]),
                            "--video-teacher-checkpoint", str(teachers["video"]))
 
-    def probe(self, checkpoint: Path, task: str, out: Path) -> float:
-        result = out / "linear_probe.json"
-        if not result.exists():
-            code = cli(["linear-probe", "--config", str(recipe("demo/linear_probe.yaml")),
-                        "--output-dir", str(out), "--checkpoint", str(checkpoint),
-                        "--data", task, *self._data_flags()])
-            if code != 0:
-                raise RuntimeError(f"linear probe of {checkpoint} on {task} failed (exit {code})")
-        return json.loads(result.read_text())["top1"]
+    def finetune_and_test(self, label: str, checkpoint: Path, task: str, seed: int, out: Path,
+                          frame_order: str = "natural") -> float:
+        """The paper's protocol: end-to-end fine-tuning, then a multi-view test on held-out clips."""
+        order = ["--frame-order", frame_order]
+        model = self._train(f"{label}: fine-tune on {task}", "finetune", "finetune.yaml",
+                            out / f"finetune_{task}", "--data", task, "--init-checkpoint",
+                            str(checkpoint), "--seed", str(seed), "--epochs",
+                            str(self.s.finetune_epochs), *order)
+        result = self._stage(f"{label}: test on {task}", out / f"test_{task}" / "test_results.json",
+                             ["test", "--config", str(recipe("demo/test.yaml")), "--output-dir",
+                              str(out / f"test_{task}"), "--checkpoint", str(model), "--data", task,
+                              *self._data_flags(), *order])
+        return self._read(result)
 
-    def similarity(self, models: dict[str, Path | torch.nn.Module]) -> dict[str, list[float]]:
+    def probe(self, label: str, checkpoint: Path, task: str, out: Path) -> float:
+        """Linear probe of frozen features (a second protocol, weak for MAE-style features)."""
+        result = self._stage(f"{label}: linear probe on {task}", out / "linear_probe.json",
+                             ["linear-probe", "--config", str(recipe("demo/linear_probe.yaml")),
+                              "--output-dir", str(out), "--checkpoint", str(checkpoint),
+                              "--data", task, *self._data_flags()])
+        return self._read(result)
+
+    def similarity(self, models: dict) -> dict[str, list[float]]:
         from .similarity import similarity_curves
         return similarity_curves(models, self.data, self.s.similarity_clips)
 
@@ -114,29 +172,45 @@ class Demo:
     def run(self) -> dict:
         start = time.perf_counter()
         teachers = self.teachers()
-        results = {"seeds": list(self.s.seeds), "students": {}, "teachers": {},
-                   "settings": {k: v for k, v in vars(self.s).items() if k != "extra"}}
+        results = {"seeds": list(self.s.seeds), "students": {}, "teachers": {}, "controls": {},
+                   "labels": {k: STUDENTS[k].label for k in self.s.students},
+                   "settings": dict(vars(self.s))}
         curves_by_seed = []
         for seed in self.s.seeds:
             checkpoints = {kind: self.student(kind, seed, teachers) for kind in self.s.students}
             for kind, checkpoint in checkpoints.items():
-                row = results["students"].setdefault(kind, {t: [] for t in (*TASKS, "similarity")})
+                row = results["students"].setdefault(
+                    kind, {"finetune": {t: [] for t in TASKS}, "probe": {t: [] for t in TASKS}})
+                label, out = f"seed {seed}: {STUDENTS[kind].label}", self.out / f"seed{seed}" / kind
                 for task in TASKS:
-                    row[task].append(self.probe(checkpoint, task, self.out / f"seed{seed}" / kind / f"probe_{task}"))
+                    row["finetune"][task].append(self.finetune_and_test(label, checkpoint, task, seed, out))
+                    row["probe"][task].append(self.probe(label, checkpoint, task, out / f"probe_{task}"))
             curves_by_seed.append(self.similarity(checkpoints))
-        teacher_curves = self.similarity({f"teacher_{k}": v for k, v in teachers.items()})
+        if self.s.control and CONTROL_STUDENT in self.s.students:
+            seed = self.s.seeds[0]
+            student = self.out / f"seed{seed}" / CONTROL_STUDENT
+            results["controls"] = {
+                "student": CONTROL_STUDENT, "seed": seed, "task": "motion",
+                "natural": results["students"][CONTROL_STUDENT]["finetune"]["motion"][0],
+                **{order: self.finetune_and_test(
+                    f"control, frames {order}", student / "model.safetensors", "motion", seed,
+                    student / f"control_{order}", frame_order=order) for order in CONTROL_ORDERS}}
         for kind in self.s.students:
             per_seed = [curves[kind] for curves in curves_by_seed]
             results["students"][kind]["similarity"] = [sum(c) / len(c) for c in per_seed]
             results["students"][kind]["similarity_curve"] = [sum(v) / len(v) for v in zip(*per_seed)]
-        for name, curve in teacher_curves.items():
+        for name, curve in self.similarity({f"teacher_{k}": v for k, v in teachers.items()}).items():
             kind = name.replace("teacher_", "")
             results["teachers"][kind] = {
-                **{task: [self.probe(teachers[kind], task, self.out / "teachers" / kind / f"probe_{task}")]
-                   for task in TASKS},
+                "probe": {task: [self.probe(f"{kind} teacher", teachers[kind], task,
+                                            self.out / "teachers" / kind / f"probe_{task}")]
+                          for task in TASKS},
                 "similarity": [sum(curve) / len(curve)], "similarity_curve": curve}
-        self.timings["total (this invocation)"] = round(time.perf_counter() - start, 1)
-        results["timings_s"] = self.timings
+        info = json.loads((self.data / "dataset.json").read_text())
+        results["data"] = {"splits": info["splits"], "source": info.get("source"),
+                           "classes": {t: info["tasks"][t]["num_classes"] for t in TASKS}}
+        results["timings_s"] = {**self.timings,
+                                "this invocation": round(time.perf_counter() - start, 1)}
         paths = write_report(results, self.out)
         from .report import markdown_table
         print("\n" + markdown_table(results))

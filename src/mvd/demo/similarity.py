@@ -67,6 +67,8 @@ def similarity_curves(models: dict, data_root, num_clips: int) -> dict[str, list
     curves = {}
     for name, path in models.items():
         model = _load_for_similarity(name, path, geometry)
-        grid = (cfg.num_frames // 2, cfg.input_size // 16, cfg.input_size // 16)
-        curves[name] = cross_frame_similarity(model_tokens(model, video), grid).tolist()
+        tokens = model_tokens(model, video)
+        slots = cfg.num_frames // 2  # every video model here uses tubelets of 2 frames
+        side = round((tokens.shape[1] / slots) ** 0.5)
+        curves[name] = cross_frame_similarity(tokens, (slots, side, side)).tolist()
     return curves

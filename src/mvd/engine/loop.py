@@ -74,6 +74,13 @@ class OptimConfig:
         check(self.parallel in ("ddp", "fsdp"), f"parallel must be ddp or fsdp, got {self.parallel!r}")
 
 
+def checkpoint_to_resume(cfg: OptimConfig, output_dir: Path) -> Optional[Path]:
+    """The checkpoint ``fit`` will resume from (None: a fresh start)."""
+    if cfg.resume in ("none", "", None):
+        return None
+    return latest_good_checkpoint(output_dir / "checkpoints") if cfg.resume == "auto" else Path(cfg.resume)
+
+
 @dataclass
 class TrainJob:
     name: str
@@ -162,12 +169,11 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
                                 fused=dist.device.type == "cuda")
     ckpt_dir = output_dir / "checkpoints"
     progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
-    if cfg.resume not in ("none", "", None):
-        path = latest_good_checkpoint(ckpt_dir) if cfg.resume == "auto" else Path(cfg.resume)
-        if path is not None:
-            progress = restore_training_state(path, job.model, optimizer, scaler, sharded)
-            if dist.is_main:
-                print(f"resumed from {path} at step {progress['global_step']}")
+    path = checkpoint_to_resume(cfg, output_dir)
+    if path is not None:
+        progress = restore_training_state(path, job.model, optimizer, scaler, sharded)
+        if dist.is_main:
+            print(f"resumed from {path} at step {progress['global_step']}")
     if dist.enabled and not sharded:
         module = DistributedDataParallel(
             module, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)

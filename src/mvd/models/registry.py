@@ -33,15 +33,18 @@ def student(size: str, *, image_teacher_dim: int = 768, video_teacher_dim: int =
             img_size: int = 224, patch_size: int = 16, tubelet_size: int = 2,
             depth: Optional[int] = None, decoder_dim: Optional[int] = None,
             decoder_depth: Optional[int] = None, decoder_heads: Optional[int] = None,
-            drop_path_rate: float = 0.1, grad_checkpointing: bool = False) -> nn.Module:
-    """MVD student; ``teachers`` picks co-teaching (both) or a single-teacher variant."""
+            drop_path_rate: float = 0.1, grad_checkpointing: bool = False,
+            standardize_targets: bool = False) -> nn.Module:
+    """MVD student; ``teachers`` picks co-teaching (both) or a single-teacher variant;
+    ``standardize_targets`` gives it per-teacher target statistics (see TargetStatistics)."""
     dec = sizes.STUDENT_DECODERS[size]
     return build_student(
         _video_encoder_kwargs(size, img_size, patch_size, num_frames, tubelet_size, depth),
         teachers=tuple(teachers), image_teacher_dim=image_teacher_dim,
         video_teacher_dim=video_teacher_dim, decoder_dim=decoder_dim or dec.dim,
         decoder_depth=decoder_depth or dec.depth, decoder_heads=decoder_heads or dec.num_heads,
-        drop_path_rate=drop_path_rate, grad_checkpointing=grad_checkpointing)
+        drop_path_rate=drop_path_rate, grad_checkpointing=grad_checkpointing,
+        standardize_targets=standardize_targets)
 
 
 def _image_encoder(size: str, img_size: Optional[int], patch_size: Optional[int],

@@ -17,6 +17,38 @@ from .vit import MaskedTokenDecoder, TokenSplit, VisionTransformer
 TEACHER_NAMES = ("image", "video")
 
 
+class TargetStatistics(nn.Module):
+    """Per-channel mean and std of one teacher's features, estimated on the training data.
+
+    Why: raw teacher features differ in scale between teachers (and carry large per-channel
+    offsets), so under one summed SmoothL1 the larger-scale teacher's loss is mostly spent on
+    constants and the decoders' gradients reach the encoder unbalanced. Standardised targets
+    give every teacher unit-variance, zero-mean channels. Kept in the student (and so in its
+    checkpoint) because its decoders predict in this standardised space.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))  # tokens seen; 0 = not estimated
+
+    @property
+    def estimated(self) -> bool:
+        return bool(self.count > 0)
+
+    def set(self, total: torch.Tensor, total_sq: torch.Tensor, count: int) -> None:
+        """From per-channel sums (float64) over ``count`` tokens."""
+        mean = total / count
+        var = (total_sq / count - mean ** 2).clamp_min(0)
+        self.mean.copy_(mean.to(self.mean.dtype))
+        self.std.copy_(var.sqrt().clamp_min(1e-6).to(self.std.dtype))
+        self.count.fill_(count)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean.to(features.dtype)) / self.std.to(features.dtype)
+
+
 class MVDStudent(nn.Module):
     # Keys a fine-tuning or teacher load may drop, and why (used by mvd.load_checkpoint reports).
     checkpoint_unused = ()
@@ -24,7 +56,8 @@ class MVDStudent(nn.Module):
 
     def __init__(self, *, encoder: VisionTransformer, teacher_dims: dict[str, int],
                  decoder_dim: int, decoder_depth: int, decoder_heads: int,
-                 drop_path_rate: float = 0.0, grad_checkpointing: bool = False):
+                 drop_path_rate: float = 0.0, grad_checkpointing: bool = False,
+                 standardize_targets: bool = False):
         super().__init__()
         unknown = set(teacher_dims) - set(TEACHER_NAMES)
         if unknown or not teacher_dims:
@@ -38,6 +71,10 @@ class MVDStudent(nn.Module):
                 down_bias=True, drop_path_rate=drop_path_rate,
                 grad_checkpointing=grad_checkpointing)
             for name in TEACHER_NAMES if name in teacher_dims})
+        # Present only when the student learns standardised targets (their statistics).
+        self.target_stats = nn.ModuleDict(
+            {name: TargetStatistics(dim) for name, dim in teacher_dims.items()}
+            if standardize_targets else {})
         init_linear_and_norm(self, "xavier")
         for decoder in self.decoders.values():
             init_token(decoder.mask_token, std=0.02, truncate_at_std=True)
@@ -59,7 +96,7 @@ class MVDStudent(nn.Module):
 def build_student(encoder_kwargs: dict, *, teachers: Sequence[str], image_teacher_dim: int,
                   video_teacher_dim: int, decoder_dim: int, decoder_depth: int,
                   decoder_heads: int, drop_path_rate: float,
-                  grad_checkpointing: bool) -> MVDStudent:
+                  grad_checkpointing: bool, standardize_targets: bool = False) -> MVDStudent:
     dims = {"image": image_teacher_dim, "video": video_teacher_dim}
     unknown = [t for t in teachers if t not in dims]
     if unknown:
@@ -70,4 +107,5 @@ def build_student(encoder_kwargs: dict, *, teachers: Sequence[str], image_teache
     return MVDStudent(encoder=encoder, teacher_dims={t: dims[t] for t in teachers},
                       decoder_dim=decoder_dim, decoder_depth=decoder_depth,
                       decoder_heads=decoder_heads, drop_path_rate=drop_path_rate,
-                      grad_checkpointing=grad_checkpointing)
+                      grad_checkpointing=grad_checkpointing,
+                      standardize_targets=standardize_targets)
