@@ -1,27 +1,58 @@
-"""`mvd demo --quick`: the whole pipeline runs, writes its report, and resumes instead of redoing."""
+"""`mvd demo --quick`: the whole pipeline runs with the paper's protocol, writes its report, and
+resumes instead of redoing."""
 import json
 
+import torch
+
 from mvd.cli import main
+from mvd.demo.report import differences_table, paired_differences
 from mvd.demo.similarity import cross_frame_similarity
 
-import torch
+STUDENTS = {"image", "video", "both", "both_paper_targets", "pixel"}
 
 
 def test_quick_demo_end_to_end_and_resume(tmp_path, capsys):
     assert main(["demo", "--quick", "--output-dir", str(tmp_path), "--workers", "0"]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["students"]) == {"image", "video", "both", "pixel"}
-    for metrics in results["students"].values():
-        assert len(metrics["appearance"]) == len(metrics["motion"]) == 1
-        assert 0 <= metrics["motion"][0] <= 100 and -1 <= metrics["similarity"][0] <= 1
+    assert set(results["students"]) == STUDENTS
+    for kind, metrics in results["students"].items():
+        for protocol in ("finetune", "probe"):  # fine-tuned + multi-view test, and linear probe
+            assert len(metrics[protocol]["appearance"]) == len(metrics[protocol]["motion"]) == 1
+            assert 0 <= metrics[protocol]["motion"][0] <= 100
+        assert -1 <= metrics["similarity"][0] <= 1
+        assert (tmp_path / "seed0" / kind / "test_motion" / "test_results.json").exists()
+        assert not (tmp_path / "seed0" / kind / "checkpoints").exists()  # removed once done
+    # the fine-tuned classifiers were tested on the held-out clips, several views each
+    test = json.loads((tmp_path / "seed0" / "both" / "test_appearance" / "test_results.json").read_text())
+    assert test["num_videos"] == results["data"]["splits"]["test"] and test["num_views"] == 2 * test["num_videos"]
+    # standardised targets for the MVD students, raw (paper) targets for the extra row
+    for kind, standardized in (("both", True), ("both_paper_targets", False), ("video", True)):
+        config = (tmp_path / "seed0" / kind / "config.yaml").read_text()
+        assert f"standardize_targets: {str(standardized).lower()}" in config
+    assert set(results["controls"]) >= {"natural", "single", "shuffled"}
     assert set(results["teachers"]) == {"image", "video"}
-    assert all(len(t["appearance"]) == len(t["motion"]) == 1 for t in results["teachers"].values())
-    assert "co-teaching" in (tmp_path / "results.md").read_text()
+    # the image teacher was pretrained on still images, not on video frames
+    assert "images/train.csv" in (tmp_path / "teachers" / "image" / "config.yaml").read_text()
+    assert results["data"]["classes"] == {"appearance": 10, "motion": 8}
+    text = (tmp_path / "results.md").read_text()
+    assert "co-teaching, raw targets (paper)" in text and "Frame-order control" in text
     assert (tmp_path / "results.png").stat().st_size > 10_000
+    timings = json.loads((tmp_path / "timings.json").read_text())
     capsys.readouterr()
-    # a second run finds every stage done and only rebuilds the report
+    # a second run finds every stage done, keeps the stage timings and only rebuilds the report
     assert main(["demo", "--quick", "--output-dir", str(tmp_path), "--workers", "0"]) == 0
     assert "== " not in capsys.readouterr().out
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert {k: v for k, v in again["timings_s"].items() if k != "this invocation"} == timings
+
+
+def test_paired_differences_are_per_seed():
+    results = {"seeds": [0, 1, 2], "labels": {}, "students": {
+        "a": {"finetune": {"appearance": [50, 60, 70], "motion": [10, 20, 30]}},
+        "b": {"finetune": {"appearance": [40, 65, 60], "motion": [10, 10, 10]}}}}
+    deltas = paired_differences(results)
+    assert deltas == {"a - b": {"appearance": [10, -5, 10], "motion": [0, 10, 20]}}
+    assert "(2/3)" in differences_table(results)  # a beats b on appearance in two seeds of three
 
 
 def test_cross_frame_similarity_sees_change_over_time():

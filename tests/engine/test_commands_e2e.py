@@ -140,8 +140,9 @@ def _with_flag(args, flag, value):
 
 def test_synthetic_data_root_with_other_settings_is_refused(synth_data, teacher_files, tmp_path, capsys):
     args = distill_args(synth_data, teacher_files, tmp_path / "a", "--epochs", "1", "--synthesize")
-    assert main(args) == 2  # asks for the default 300 videos; the folder holds 24
-    assert "already holds a synthetic dataset with num_videos 24 (asked 300)" in capsys.readouterr().err
-    same = ("--synth-videos", "24", "--synth-frames", "24", "--synth-size", "32")
+    assert main(args) == 2  # asks for the default digits dataset; the folder holds 24 shape clips
+    err = capsys.readouterr().err
+    assert "already holds a synthetic dataset with kind shapes (asked digits), num_videos 24 (asked 1000)" in err
+    same = ("--synth-kind", "shapes", "--synth-videos", "24", "--synth-frames", "24", "--synth-size", "32")
     assert main([*distill_args(synth_data, teacher_files, tmp_path / "b", "--epochs", "1",
                                "--synthesize"), *same]) == 0

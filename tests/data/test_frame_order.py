@@ -1,0 +1,41 @@
+"""The frame-order diagnostic: shuffled frames keep the clip's frames, single repeats one."""
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from mvd.data import FinetuneDataset, read_list
+from mvd.data.datasets import MultiViewDataset
+from mvd.data.sampling import reorder_frames
+
+
+def test_reorder_frames():
+    idx = np.arange(0, 16, 2)
+    rng = np.random.default_rng(0)
+    assert (reorder_frames(idx, "natural", rng) == idx).all()
+    shuffled = reorder_frames(idx, "shuffled", rng)
+    assert sorted(shuffled) == sorted(idx) and (shuffled != idx).any()
+    assert (reorder_frames(idx, "single", rng) == idx[4]).all()
+    with pytest.raises(ValueError, match="frame order"):
+        reorder_frames(idx, "reversed", rng)
+
+
+def _clip(root, order, cls=FinetuneDataset, **kw):
+    samples = read_list(os.path.join(root, "motion", "train.csv"), data_root=root)
+    dataset = cls(samples[:1], num_frames=8, stride=2, input_size=32, frame_order=order, **kw)
+    return dataset[0][0]
+
+
+def test_datasets_apply_the_frame_order(synth_dir):
+    natural = _clip(synth_dir.root, "natural", mode="val")
+    shuffled = _clip(synth_dir.root, "shuffled", mode="val")
+    single = _clip(synth_dir.root, "single", mode="val")
+    frames = lambda clip: sorted(clip[:, t].sum().item() for t in range(clip.shape[1]))
+    assert frames(shuffled) == pytest.approx(frames(natural))  # the same frames ...
+    assert not torch.equal(shuffled, natural)                   # ... in another order
+    assert all(torch.equal(single[:, t], single[:, 0]) for t in range(8))
+    views = _clip(synth_dir.root, "single", cls=MultiViewDataset, num_clips=2, num_crops=1)
+    assert all(torch.equal(v[:, t], v[:, 0]) for v in views for t in range(8))
+    with pytest.raises(ValueError, match="frame_order"):
+        _clip(synth_dir.root, "backwards", mode="val")
