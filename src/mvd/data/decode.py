@@ -78,6 +78,10 @@ class PyAVReader(VideoReader):
             self._stream = self._container.streams.video[0]
             self._stream.thread_count = threads
             self._index_packets()
+            # One colour converter for the whole file: ``frame.to_ndarray(format=...)`` builds a
+            # new swscale context per frame, which cost ~6x the decoding itself on small clips.
+            from av.video.reformatter import VideoReformatter
+            self._to_rgb = VideoReformatter()
         except VideoDecodeError:
             self.close()
             raise
@@ -131,7 +135,7 @@ class PyAVReader(VideoReader):
                 for index, frame in decoder:
                     position = max(position, index)
                     if index in wanted and index not in found:
-                        found[index] = frame.to_ndarray(format="rgb24")
+                        found[index] = self._to_rgb.reformat(frame, format="rgb24").to_ndarray()
                     if position >= target and target in found:
                         break
                 if target not in found:

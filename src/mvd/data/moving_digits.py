@@ -1,8 +1,8 @@
 """Moving handwritten digits: real handwriting, two label sets (spatial vs temporal).
 
 The 1,797 8x8 digit scans that scikit-learn bundles (UCI "Optical Recognition of Handwritten
-Digits", Alpaydin & Kaynak 1998, CC BY 4.0) move over a textured canvas, in the spirit of
-Moving MNIST:
+Digits", Alpaydin & Kaynak 1998, CC BY 4.0), scaled to 16x16 (half the canvas side), move as
+white handwriting over a black 32x32 canvas, as in Moving MNIST:
 
 * appearance task: which digit (10 classes). The scans are split before any clip is made, so
   test clips show handwriting never seen in training (generalisation, not memorisation).
@@ -32,9 +32,6 @@ class DigitClip:
     scan: int           # index into sklearn's load_digits(); its class is the appearance label
     digit: int          # appearance label
     direction: int      # motion label
-    colour: tuple       # digit RGB
-    background: tuple   # canvas RGB (plus a static texture seeded by texture_seed)
-    texture_seed: int
     x0: float           # top-left corner of the digit at t = 0, pixels
     y0: float
     speed: float        # pixels per frame along the direction (diagonals: the same per axis)
@@ -67,22 +64,8 @@ def draw_clip(rng: np.random.Generator, scan: int, digit: int, size: int) -> Dig
     """Motion and appearance independent; start uniform over the canvas."""
     return DigitClip(
         scan=int(scan), digit=int(digit), direction=int(rng.integers(len(DIRECTIONS))),
-        colour=tuple(int(c) for c in rng.integers(170, 256, 3)),
-        background=tuple(int(c) for c in rng.integers(0, 80, 3)),
-        texture_seed=int(rng.integers(2 ** 31)),
         x0=float(rng.uniform(0, size)), y0=float(rng.uniform(0, size)),
-        speed=float(rng.uniform(1.0, 1.75) * size / 32), digit_size=int(round(size * 7 / 16)))
-
-
-def _texture(seed: int, size: int, base: tuple) -> np.ndarray:
-    """Static smooth texture: a random 4x4 grid upsampled bilinearly around the base colour."""
-    grid = np.random.default_rng(seed).uniform(-20, 20, (4, 4, 3))
-    coords = np.linspace(0, 3, size)
-    i0 = np.clip(coords.astype(int), 0, 2)
-    f = (coords - i0)[:, None]
-    rows = grid[i0] * (1 - f[..., None]) + grid[i0 + 1] * f[..., None]
-    cols = rows[:, i0] * (1 - f.T[..., None]) + rows[:, i0 + 1] * f.T[..., None]
-    return np.clip(np.asarray(base, float) + cols, 0, 255)
+        speed=float(rng.uniform(1.5, 2.5) * size / 32), digit_size=size // 2)
 
 
 def _glyph(scan: np.ndarray, side: int) -> np.ndarray:
@@ -92,9 +75,8 @@ def _glyph(scan: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(image, np.float32) / 255.0
 
 
-def render_frame(glyph: np.ndarray, clip: DigitClip, size: int, t: float,
-                 canvas: np.ndarray) -> np.ndarray:
-    """Frame at time ``t`` (uint8 size x size x 3): the glyph alpha-blended at its wrapped
+def render_frame(glyph: np.ndarray, clip: DigitClip, size: int, t: float) -> np.ndarray:
+    """Frame at time ``t`` (uint8 size x size x 3): the glyph, white on black, at its wrapped
     position (sub-pixel positions rounded; the torus makes every position equally likely)."""
     vx, vy = list(DIRECTIONS.values())[clip.direction]
     x = int(round(clip.x0 + vx * clip.speed * t)) % size
@@ -103,15 +85,13 @@ def render_frame(glyph: np.ndarray, clip: DigitClip, size: int, t: float,
     side = glyph.shape[0]
     rows, cols = (np.arange(side) + y) % size, (np.arange(side) + x) % size
     alpha[np.ix_(rows, cols)] = glyph
-    alpha = alpha[..., None]
-    frame = canvas * (1 - alpha) + np.asarray(clip.colour, np.float32) * alpha
-    return np.clip(np.round(frame), 0, 255).astype(np.uint8)
+    grey = np.clip(np.round(alpha * 255), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def render_clip(clip: DigitClip, scans: np.ndarray, size: int, num_frames: int) -> np.ndarray:
     glyph = _glyph(scans[clip.scan], clip.digit_size)
-    canvas = _texture(clip.texture_seed, size, clip.background)
-    return np.stack([render_frame(glyph, clip, size, t, canvas) for t in range(num_frames)])
+    return np.stack([render_frame(glyph, clip, size, t) for t in range(num_frames)])
 
 
 def make_moving_digits(out_dir: str, num_videos: int = 1000, num_frames: int = 24,
@@ -121,7 +101,7 @@ def make_moving_digits(out_dir: str, num_videos: int = 1000, num_frames: int = 2
 
     Clips: 60 % train / 10 % val / 30 % test, each split drawing from its own scans (a scan
     appears in one clip before any repeats). ``images/train.csv``: ``images_per_scan`` stills
-    of every training scan on a random canvas at a random position, labelled by digit.
+    of every training scan at a random position, labelled by digit.
     """
     from PIL import Image
     from tqdm import tqdm
@@ -164,8 +144,7 @@ def make_moving_digits(out_dir: str, num_videos: int = 1000, num_frames: int = 2
         for copy in range(images_per_scan):
             clip = draw_clip(np.random.default_rng([seed, 2 ** 20, int(scan), copy]), scan,
                              labels[scan], size)
-            frame = render_frame(_glyph(scans[scan], clip.digit_size), clip, size, 0,
-                                 _texture(clip.texture_seed, size, clip.background))
+            frame = render_frame(_glyph(scans[scan], clip.digit_size), clip, size, 0)
             rel = f"images/train/scan{int(scan):04d}_{copy}.png"
             Image.fromarray(frame).save(os.path.join(out_dir, rel))
             stills.append((rel, clip.digit))
