@@ -34,6 +34,7 @@ class DataOptions:
     input_size: int = option(224, "side of the square crop the model sees")
     num_workers: int = option(4, "data loader worker processes per rank")
     backend: str = option("pyav", "video decoder: pyav or decord")
+    keep_in_memory: bool = option(False, "keep every decoded video in memory after its first use (small datasets such as the demo's, with num_workers 0)")
     frame_order: str = option("natural", "natural, shuffled (each clip's frames in random order) or single (its middle frame repeated): a diagnostic of how much a model relies on temporal order")
     max_fail_fraction: float = option(0.1, "stop when more than this fraction of tried videos is unusable")
     synthesize: bool = option(False, "write the synthetic dataset into data_root first if it is not there (demo recipes)")
@@ -136,6 +137,7 @@ def masked_pretraining_data(cfg, dist, *, num_frames: int, patch_size: int, tube
                               mask_type=cfg.mask_type, mask_ratio=cfg.mask_ratio,
                               num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
                               max_fail_fraction=cfg.max_fail_fraction,
+                              keep_in_memory=cfg.keep_in_memory,
                               fixed_views=getattr(cfg, "fixed_views", 0))
     loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
                           seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a pipeline check of under a minute (too small to show the finding)")
     parser.add_argument("--seeds", type=int, nargs="+", help="student seeds (default 0 1 2; quick: 0)")
-    parser.add_argument("--workers", type=int, help="data loader workers per stage (default 2)")
+    parser.add_argument("--workers", type=int, help="data loader workers per stage (default 0: decoded clips stay in memory instead)")
     parser.add_argument("--teacher-epochs", type=int, help="stage-1 epochs of both teachers")
     parser.add_argument("--image-teacher-epochs", type=int, help="stage-1 epochs of the image teacher")
     parser.add_argument("--video-teacher-epochs", type=int, help="stage-1 epochs of the video teacher")

@@ -90,7 +90,8 @@ def _multiview_loader(cfg: EvalOptions, samples, num_clips: int, num_crops: int,
         samples, sampling=cfg.sampling or defaults["sampling"], num_clips=num_clips,
         num_crops=num_crops, num_frames=cfg.num_frames, stride=cfg.sampling_rate,
         input_size=cfg.input_size, short_side_size=cfg.short_side_size, backend=cfg.backend,
-        seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction, frame_order=cfg.frame_order)
+        seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction, frame_order=cfg.frame_order,
+        keep_in_memory=cfg.keep_in_memory)
     return build_loader(dataset, cfg.batch_size, train=False, num_workers=cfg.num_workers,
                         seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                         pin_memory=dist.device.type == "cuda")

@@ -98,7 +98,7 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     common = dict(sampling=cfg.sampling or defaults["sampling"], num_frames=cfg.num_frames,
                   stride=cfg.sampling_rate, input_size=cfg.input_size, backend=cfg.backend,
                   seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction,
-                  frame_order=cfg.frame_order)
+                  frame_order=cfg.frame_order, keep_in_memory=cfg.keep_in_memory)
     train_set = FinetuneDataset(train_samples, mode="train", num_sample=cfg.num_sample,
                                 flip=defaults["flip"] if cfg.flip is None else cfg.flip,
                                 randaugment=cfg.randaugment if cfg.randaugment not in ("", "none") else None,

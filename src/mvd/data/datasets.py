@@ -36,6 +36,19 @@ DATASET_DEFAULTS = {
 }
 
 
+# Decoded videos of datasets built with keep_in_memory, by (path, size, mtime).
+_DECODED: dict = {}
+
+
+def _file_key(path: str):
+    """A video's identity in the decoded-video memory (None: not a plain file, never kept)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (path, stat.st_size, stat.st_mtime_ns) if os.path.isfile(path) else None
+
+
 # Fourth seed word of the fixed-view streams, so they never coincide with an epoch's item stream.
 _FIXED_VIEW_STREAM = 0x766965
 
@@ -105,9 +118,13 @@ class VideoDataset(SampleDataset):
     kind = "video"
 
     def __init__(self, samples: Sequence[Sample], *, backend: str = "pyav", min_frames: int = 1,
-                 frame_order: str = "natural", **kwargs):
+                 frame_order: str = "natural", keep_in_memory: bool = False, **kwargs):
         super().__init__(samples, **kwargs)
         self.backend, self.min_frames = backend, min_frames
+        # Decoded videos kept for the life of the process and shared by every dataset that asks
+        # (small datasets such as the demo's, whose stages run in one process; it pays with
+        # num_workers 0, where it also saves starting workers every epoch).
+        self._memory: Optional[dict] = _DECODED if keep_in_memory else None
         if frame_order not in sampling.FRAME_ORDERS:
             raise ValueError(f"frame_order must be one of {sampling.FRAME_ORDERS}, got {frame_order!r}")
         self.frame_order = frame_order
@@ -118,19 +135,29 @@ class VideoDataset(SampleDataset):
         ``choose`` may return one index array or a list of them (test views); frames for the
         union are decoded and returned in the same structure as uint8 (T, H, W, 3) arrays.
         """
+        key = _file_key(sample.path) if self._memory is not None else None
+        if key is not None and key in self._memory:
+            return self._select(sample, self._memory[key], choose)
         with open_video(sample.path, self.backend) as reader:
             n = len(reader)
             if n < self.min_frames:
                 raise VideoDecodeError(sample.path, "too_short",
                                        f"{n} frames, need at least {self.min_frames}")
-            chosen = choose(n)
-            groups = chosen if isinstance(chosen, list) else [chosen]
-            if self.frame_order != "natural":
-                order_rng = np.random.default_rng([self.seed, self.epoch, zlib.crc32(sample.path.encode())])
-                groups = [sampling.reorder_frames(g, self.frame_order, order_rng) for g in groups]
-                chosen = groups if isinstance(chosen, list) else groups[0]
-            union = np.unique(np.concatenate(groups))
-            frames = reader.get_frames(union)
+            if key is not None:  # decode the whole (small) video once, keep it
+                self._memory[key] = reader.get_frames(range(n))
+                return self._select(sample, self._memory[key], choose)
+            return self._select(sample, reader, choose)
+
+    def _select(self, sample: Sample, source, choose: Callable[[int], np.ndarray]):
+        """Frames ``choose`` picks (in the configured order) from a reader or a decoded array."""
+        chosen = choose(len(source))
+        groups = chosen if isinstance(chosen, list) else [chosen]
+        if self.frame_order != "natural":
+            order_rng = np.random.default_rng([self.seed, self.epoch, zlib.crc32(sample.path.encode())])
+            groups = [sampling.reorder_frames(g, self.frame_order, order_rng) for g in groups]
+            chosen = groups if isinstance(chosen, list) else groups[0]
+        union = np.unique(np.concatenate(groups))
+        frames = source[union] if isinstance(source, np.ndarray) else source.get_frames(union)
         pos = {int(i): k for k, i in enumerate(union)}
         out = [frames[[pos[int(i)] for i in g]] for g in groups]
         return out if isinstance(chosen, list) else out[0]

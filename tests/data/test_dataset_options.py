@@ -1,4 +1,4 @@
-"""The frame-order diagnostic: shuffled frames keep the clip's frames, single repeats one."""
+"""Dataset options: the frame-order diagnostic and decoded videos kept in memory."""
 import os
 
 import numpy as np
@@ -39,3 +39,20 @@ def test_datasets_apply_the_frame_order(synth_dir):
     assert all(torch.equal(v[:, t], v[:, 0]) for v in views for t in range(8))
     with pytest.raises(ValueError, match="frame_order"):
         _clip(synth_dir.root, "backwards", mode="val")
+
+
+def test_videos_kept_in_memory_give_the_same_items(synth_dir):
+    from mvd.data import PretrainDataset
+    root = synth_dir.root
+    samples = read_list(os.path.join(root, "motion", "train.csv"), data_root=root)
+    kw = dict(num_frames=8, stride=2, input_size=32, mask_ratio=0.5, seed=3)
+    plain, kept = PretrainDataset(samples, **kw), PretrainDataset(samples, keep_in_memory=True, **kw)
+    for epoch in (0, 1):  # the second epoch reads the kept frames
+        plain.set_epoch(epoch), kept.set_epoch(epoch)
+        for i in range(3):
+            assert all(torch.equal(a, b) for a, b in zip(plain[i], kept[i]))
+    assert sum(1 for key in kept._memory if key[0] in {s.path for s in samples[:3]}) == 3
+    test = MultiViewDataset(samples[:2], num_clips=2, num_crops=1, num_frames=8, stride=2,
+                            input_size=32, keep_in_memory=True)
+    assert torch.equal(test[0][0], MultiViewDataset(samples[:2], num_clips=2, num_crops=1, num_frames=8,
+                                                    stride=2, input_size=32)[0][0])
