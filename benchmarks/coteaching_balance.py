@@ -43,7 +43,7 @@ def build(demo_dir: Path, standardize: bool, workers: int):
         data_root=str(demo_dir / "data"), num_workers=workers, standardize_targets=standardize,
         image_teacher_checkpoint=str(demo_dir / "teachers/image/model.safetensors"),
         video_teacher_checkpoint=str(demo_dir / "teachers/video/model.safetensors"),
-        synthesize=False, seed=0)
+        synthesize=False, seed=0, keep_in_memory=workers == 0)
     cfg = load_config(DistillConfig, str(recipe("demo/distill.yaml")), flags)
     dist = init_distributed("cpu")
     torch.manual_seed(0)
@@ -113,7 +113,7 @@ def main() -> int:
     parser.add_argument("--demo-dir", type=Path, default=Path("runs/demo"))
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
     if not (args.demo_dir / "teachers/video/model.safetensors").exists():
         print(f"no demo teachers under {args.demo_dir}: run `mvd demo` first (or pass --demo-dir)")
