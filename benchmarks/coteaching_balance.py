@@ -77,6 +77,7 @@ def measure(objective, predictions, targets, split) -> dict:
 
 def train(demo_dir: Path, standardize: bool, steps: int, every: int, workers: int) -> list[dict]:
     from mvd.commands.common import epoch_batches
+    from mvd.losses import distillation_loss
     from mvd.models.vit import TokenSplit
 
     cfg, objective, loader = build(demo_dir, standardize, workers)
@@ -93,7 +94,6 @@ def train(demo_dir: Path, standardize: bool, steps: int, every: int, workers: in
             predictions = student(video, split)
             if step % every == 0 or step == steps - 1:
                 log.append({"step": step, **measure(objective, predictions, targets, split)})
-            from mvd.losses import distillation_loss
             loss, _ = distillation_loss(predictions, targets, split)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
