@@ -60,3 +60,8 @@ def test_cross_frame_similarity_sees_change_over_time():
     assert torch.allclose(cross_frame_similarity(static, (3, 2, 2)), torch.ones(2))
     moving = torch.randn(2, 12, 8)
     assert cross_frame_similarity(moving, (3, 2, 2)).abs().max() < 0.6
+
+
+def test_quick_and_long_exclude_each_other(capsys):
+    assert main(["demo", "--quick", "--long"]) == 2
+    assert "exclude each other" in capsys.readouterr().out

@@ -10,7 +10,11 @@ _EPOCH_FLAGS = ("image_teacher_epochs", "video_teacher_epochs", "student_epochs"
 
 def demo(args: argparse.Namespace) -> int:
     from ..demo.pipeline import Demo, DemoSettings
-    settings = DemoSettings.quick() if args.quick else DemoSettings()
+    if args.quick and args.long:
+        print("mvd demo: --quick and --long exclude each other")
+        return 2
+    settings = (DemoSettings.quick() if args.quick else DemoSettings.long() if args.long
+                else DemoSettings())
     if args.seeds:
         settings.seeds = tuple(args.seeds)
     if args.workers is not None:
@@ -20,7 +24,8 @@ def demo(args: argparse.Namespace) -> int:
     for name in _EPOCH_FLAGS:
         if getattr(args, name):
             setattr(settings, name, getattr(args, name))
-    out = Path(args.output_dir or ("runs/demo-quick" if args.quick else "runs/demo"))
+    out = Path(args.output_dir or ("runs/demo-quick" if args.quick else
+                                   "runs/demo-long" if args.long else "runs/demo"))
     try:
         Demo(out, settings).run()
     except RuntimeError as error:
@@ -39,9 +44,11 @@ def register(subparsers) -> None:
                     "a spatial (digit) and a temporal (direction) task, plus linear probes, a "
                     "frame-order control and cross-frame feature similarity -> results.md / "
                     "results.json / results.png. Re-running the same command resumes.")
-    parser.add_argument("--output-dir", help="where everything goes (default runs/demo, or runs/demo-quick)")
+    parser.add_argument("--output-dir", help="where everything goes (default runs/demo, runs/demo-long or runs/demo-quick)")
     parser.add_argument("--quick", action="store_true",
                         help="a pipeline check of under a minute (too small to show the finding)")
+    parser.add_argument("--long", action="store_true",
+                        help="students and fine-tuning trained 3x longer (15 and 10 epochs; about 40 min)")
     parser.add_argument("--seeds", type=int, nargs="+", help="student seeds (default 0 1 2; quick: 0)")
     parser.add_argument("--workers", type=int, help="data loader workers per stage (default 0: decoded clips stay in memory instead)")
     parser.add_argument("--teacher-epochs", type=int, help="stage-1 epochs of both teachers (sets the two below)")

@@ -69,6 +69,12 @@ class DemoSettings:
     train_flags: tuple = ()     # added to every training command (the quick check's small steps)
 
     @classmethod
+    def long(cls) -> "DemoSettings":
+        """Three times the students' and fine-tuning budgets (about 40 minutes on 2 cores):
+        enough fine-tuning steps for the appearance task to separate the students."""
+        return cls(student_epochs=15, finetune_epochs=10)
+
+    @classmethod
     def quick(cls) -> "DemoSettings":
         """Checks the whole pipeline in well under a minute; too small to show the finding."""
         return cls(videos=40, frames=24, image_teacher_epochs=1, video_teacher_epochs=1,
