@@ -58,25 +58,26 @@ class MaskedVideoDistillation(nn.Module):
         ``batches`` of ``(video, teacher_video or None)`` (every token, up to ``max_clips``
         clips); ``reduce`` sums a float64 tensor across ranks in place. Returns clips used."""
         stats = self.student.target_stats
-        sums = {name: torch.zeros(2, teacher.out_dim, dtype=torch.float64)
-                for name, teacher in self.teachers.items()}
-        clips, tokens = 0, 0
+        names = list(self.teachers)
+        device = stats[names[0]].mean.device  # where the reduction's backend wants the sums
+        sums = {name: torch.zeros(2, self.teachers[name].out_dim, dtype=torch.float64, device=device)
+                for name in names}
+        counts = torch.zeros(1 + len(names), dtype=torch.float64, device=device)  # clips, tokens per teacher
         for video, teacher_video in batches:
-            for name, features in self.teacher_targets(video, teacher_video).items():
-                flat = features.reshape(-1, features.shape[-1]).double().cpu()
+            for k, (name, features) in enumerate(self.teacher_targets(video, teacher_video).items()):
+                flat = features.reshape(-1, features.shape[-1]).to(device, torch.float64)
                 sums[name] += torch.stack([flat.sum(0), (flat ** 2).sum(0)])
-            clips += video.shape[0]
-            tokens += features.shape[0] * features.shape[1]
-            if clips >= max_clips:
+                counts[1 + k] += flat.shape[0]
+            counts[0] += video.shape[0]
+            if counts[0] >= max_clips:
                 break
-        counts = torch.tensor([float(clips), float(tokens)], dtype=torch.float64)
         if reduce is not None:
             for tensor in (*sums.values(), counts):
                 reduce(tensor)
-        if counts[1] == 0:
+        if counts[0] == 0:
             raise ValueError("no clips to estimate the target statistics from")
-        for name, (total, total_sq) in sums.items():
-            stats[name].set(total, total_sq, int(counts[1]))
+        for k, name in enumerate(names):
+            stats[name].set(*sums[name], int(counts[1 + k]))
         return int(counts[0])
 
     def forward(self, video: torch.Tensor, mask: torch.Tensor,

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..checkpoint.io import CheckpointError
 from ..data.errors import AnnotationError, DataError
+from ..data.sampling import FRAME_ORDERS
 from ..engine.config import ConfigError, add_arguments, check, load_config, option, save_config
 from ..engine.distributed import DistInfo, cleanup, init_distributed
 from ..engine.loop import seed_everything
@@ -49,8 +50,8 @@ class DataOptions:
         check(self.num_frames > 0 and self.sampling_rate > 0, "num_frames and sampling_rate must be positive")
         check(self.input_size > 0 and self.num_workers >= 0, "input_size must be positive, num_workers >= 0")
         check(self.backend in ("pyav", "decord"), f"backend must be pyav or decord, got {self.backend!r}")
-        check(self.frame_order in ("natural", "shuffled", "single"),
-              f"frame_order must be natural, shuffled or single, got {self.frame_order!r}")
+        check(self.frame_order in FRAME_ORDERS,
+              f"frame_order must be one of {', '.join(FRAME_ORDERS)}, got {self.frame_order!r}")
 
 
 def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:

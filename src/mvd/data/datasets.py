@@ -9,6 +9,7 @@ every epoch (``EpochLoader`` does it). Each video is decoded once per item; repe
 from __future__ import annotations
 
 import os
+import stat
 import zlib
 from typing import Callable, Optional, Sequence
 
@@ -43,10 +44,10 @@ _DECODED: dict = {}
 def _file_key(path: str):
     """A video's identity in the decoded-video memory (None: not a plain file, never kept)."""
     try:
-        stat = os.stat(path)
+        info = os.stat(path)
     except OSError:
         return None
-    return (path, stat.st_size, stat.st_mtime_ns) if os.path.isfile(path) else None
+    return (path, info.st_size, info.st_mtime_ns) if stat.S_ISREG(info.st_mode) else None
 
 
 # Fourth seed word of the fixed-view streams, so they never coincide with an epoch's item stream.

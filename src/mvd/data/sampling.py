@@ -92,10 +92,6 @@ def crop_offsets(length: int, crop: int, num_crops: int) -> list[int]:
     return [int(k * room / (num_crops - 1)) for k in range(num_crops)]
 
 
-__all__ = ["crop_offsets", "dense_indices", "dense_test_indices", "pretrain_indices",
-           "uniform_indices", "uniform_test_indices"]
-
-
 FRAME_ORDERS = ("natural", "shuffled", "single")
 
 
@@ -109,3 +105,7 @@ def reorder_frames(indices: np.ndarray, order: str, rng: np.random.Generator) ->
     if order == "single":
         return np.full_like(indices, indices[len(indices) // 2])
     raise ValueError(f"frame order must be one of {FRAME_ORDERS}, got {order!r}")
+
+
+__all__ = ["FRAME_ORDERS", "crop_offsets", "dense_indices", "dense_test_indices", "pretrain_indices",
+           "reorder_frames", "uniform_indices", "uniform_test_indices"]
