@@ -15,3 +15,38 @@ def test_console_entry_point_shows_help():
     assert result.returncode == 0
     for command in ("smoke", "convert", "models"):
         assert command in result.stdout
+
+
+def _subparsers(parser):
+    """Every (sub-)sub-parser below ``parser``, with its command path."""
+    import argparse
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                for inner, subsub in _subparsers(sub):
+                    yield f"{name} {inner}", subsub
+
+
+def test_flag_prefixes_are_not_taken_for_flags():
+    """`--epoch 3` must not silently become `--epochs 3`."""
+    from mvd.cli import build_parser
+    parser = build_parser()
+    assert parser.allow_abbrev is False
+    subs = dict(_subparsers(parser))
+    assert {"finetune", "distill", "convert", "data check"} <= set(subs)
+    for name, sub in subs.items():
+        assert sub.allow_abbrev is False, name
+
+
+def test_unknown_flag_suggests_the_close_one(capsys):
+    import pytest
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", "--epoch", "3", "--output-dir", "unused"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: mvd finetune" in err and "--epoch" in err and "did you mean --epochs?" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["smoke", "--step=6"])
+    assert exit_info.value.code == 2
+    assert "did you mean --steps?" in capsys.readouterr().err

@@ -294,3 +294,25 @@ def test_finetune_recipe(name):
 def test_demo_recipes_load(path):
     assert path.name in DEMO_CLASSES, f"add {path.name} to DEMO_CLASSES"
     _load(DEMO_CLASSES[path.name], path)
+
+
+RECIPE_FILES = sorted({p.resolve() for p in (*CONFIGS.rglob("*.yaml"),
+                                             *Path(mvd.__file__).parent.joinpath("recipes").rglob("*.yaml"))})
+
+
+@pytest.mark.parametrize("path", RECIPE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_recipe_has_each_option_once(path):
+    from mvd.engine.config import read_recipe
+    assert isinstance(read_recipe(path), dict)
+
+
+def test_duplicate_option_is_refused_with_both_lines(tmp_path):
+    from mvd.engine.config import ConfigError
+    recipe = tmp_path / "dup.yaml"
+    recipe.write_text("epochs: 3\nlr: 1.0e-3  # first\nbatch_size: 8\nlr: 2.0e-3\n")
+    with pytest.raises(ConfigError, match=rf"^{recipe}:4: option lr is given twice \(first at line 2\)$"):
+        _load(FinetuneConfig, recipe)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("model_options:\n  depth: 4\n  patch_size: 8\n  depth: 6\n")
+    with pytest.raises(ConfigError, match=rf"^{nested}:4: option depth is given twice \(first at line 2\)$"):
+        _load(FinetuneConfig, nested)

@@ -85,6 +85,47 @@ def _coerce_scalar(value, kind):
     return kind(value)
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, line: int, first: int):
+        super().__init__(f"{line}: option {key} is given twice (first at line {first})")
+        self.key, self.line, self.first = key, line, first
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last value silently, so a recipe edited by appending a line would
+    train with a setting its reader does not see.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in first_line:
+                        raise _DuplicateKey(key, line, first_line[key])
+                    first_line[key] = line
+                except TypeError:  # unhashable key: SafeLoader reports it below
+                    pass
+        return super().construct_mapping(node, deep)
+
+
+def read_recipe(path: str | Path):
+    """The parsed YAML recipe at ``path``; a repeated key or a syntax error is a ConfigError."""
+    path = Path(path)
+    try:
+        return yaml.load(path.read_text(), Loader=_RecipeLoader)
+    except _DuplicateKey as error:
+        raise ConfigError(f"{path}:{error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+
+
 def _hints(cls) -> dict:
     return typing.get_type_hints(cls)
 
@@ -116,7 +157,7 @@ def load_config(cls, config_file: Optional[str], cli: argparse.Namespace):
         path = Path(config_file)
         if not path.exists():
             raise ConfigError(f"config file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = read_recipe(path) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must hold a mapping of option: value")
         unknown = sorted(set(loaded) - names)
