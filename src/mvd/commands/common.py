@@ -17,7 +17,8 @@ from torch.utils.data import DataLoader, Sampler
 from ..checkpoint.io import CheckpointError
 from ..data.errors import AnnotationError, DataError
 from ..data.sampling import FRAME_ORDERS
-from ..engine.config import ConfigError, add_arguments, check, load_config, option, save_config
+from ..engine.config import (ConfigError, add_arguments, check, given_on_command_line, load_config,
+                             option, recipe_value, save_config)
 from ..engine.distributed import DistInfo, cleanup, init_distributed
 from ..engine.loop import seed_everything
 
@@ -55,10 +56,24 @@ class DataOptions:
 
 
 def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:
-    """Demo recipes create their data on first use (into data_root)."""
+    """Demo recipes create their data on first use, but only into the recipe's own data_root.
+
+    A recipe's ``synthesize: true`` covers the data_root that recipe names. Any other data_root
+    (a real dataset, or a typo) is used as it is unless ``--synthesize`` is on the command line,
+    so a mistyped path is an error rather than a new dataset that is then trained on for minutes.
+    """
     if not opts.synthesize:
         return
     check(bool(opts.data_root), "synthesize needs data_root (where the synthetic dataset goes)")
+    own_root = recipe_value(opts, "data_root")
+    same = own_root is not None and (os.path.abspath(os.path.expanduser(own_root)) ==
+                                     os.path.abspath(os.path.expanduser(opts.data_root)))
+    if not (same or given_on_command_line(opts, "synthesize")):
+        check(os.path.exists(opts.data_root),
+              f"data_root {opts.data_root} does not exist (the recipe writes its synthetic dataset "
+              f"only into its own data_root{f' {own_root}' if own_root else ''}; add --synthesize "
+              "to write one here)")
+        return
     marker = Path(opts.data_root) / "dataset.json"
     if marker.exists():
         check_synthetic_dataset(opts, json.loads(marker.read_text()))

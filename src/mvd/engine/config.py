@@ -164,14 +164,40 @@ def load_config(cls, config_file: Optional[str], cli: argparse.Namespace):
         if unknown:
             raise ConfigError(f"{path}: unknown option(s) {unknown}; `--help` lists the options")
         values.update({k: _coerce(k, v, hints[k]) for k, v in loaded.items()})
+    recipe_values = dict(values)
     for name in names:
         if hasattr(cli, name):
             values[name] = _coerce(name, getattr(cli, name), hints[name])
     config = cls(**values)
+    # Where each value came from, for options whose meaning depends on it (see given_on_command_line).
+    object.__setattr__(config, "_origin", _Origin(
+        config_file, recipe_values, frozenset(n for n in names if hasattr(cli, n))))
     validate = getattr(config, "validate", None)
     if validate:
         validate()
     return config
+
+
+@dataclasses.dataclass(frozen=True)
+class _Origin:
+    config_file: Optional[str]
+    recipe_values: dict   # what the YAML file sets, coerced
+    flags: frozenset      # options given as command-line flags
+
+
+def given_on_command_line(config, name: str) -> bool:
+    """Whether option ``name`` of a config from :func:`load_config` was an explicit flag.
+
+    A config built in Python has no origin: every value counts as given explicitly.
+    """
+    origin = getattr(config, "_origin", None)
+    return origin is None or name in origin.flags
+
+
+def recipe_value(config, name: str, default=None):
+    """The value the YAML recipe itself gives option ``name`` (``default`` if it gives none)."""
+    origin = getattr(config, "_origin", None)
+    return origin.recipe_values.get(name, default) if origin else default
 
 
 def save_config(config, path: Path) -> None:
