@@ -47,7 +47,7 @@ def test_hf_classifier_loads_into_1d_classifier_and_is_refused_by_3d(tmp_path, c
     assert mvd.load_checkpoint(model, tmp_path).ok
     with torch.no_grad():
         torch.testing.assert_close(model(clip), hf(pixel_values=_hf_input(clip)).logits, atol=ATOL, rtol=0)
-    with pytest.raises(mvd.CheckpointError, match="pos_embed='1d'"):
+    with pytest.raises(mvd.CheckpointError, match='--model-options'):
         mvd.load_checkpoint(mvd.create_model("classifier_tiny", num_classes=5, **tiny), tmp_path)
 
 
@@ -85,3 +85,52 @@ def test_export_refuses_models_with_3d_positions(tmp_path, tiny):
         mvd.export_huggingface(mvd.create_model("classifier_tiny", **tiny), tmp_path)
     with pytest.raises(mvd.CheckpointError, match="no exact Hugging Face"):
         mvd.export_huggingface(mvd.create_model("student_tiny", **tiny), tmp_path)
+
+
+def _convert(*argv):
+    from mvd.cli import main
+    return main(["convert", *map(str, argv)])
+
+
+def test_convert_videomae_pretraining_checkpoint_to_hf_video_model(tmp_path, clip, tiny, capsys):
+    """`mvd pretrain-video` output -> HF VideoMAEModel: the encoder as a video teacher, no decoder."""
+    pretrain = _perturb(mvd.create_model("videomae_tiny", **tiny))
+    mvd.save_model(pretrain, tmp_path / "pre.safetensors")
+    teacher = mvd.create_model("video_teacher_tiny", **tiny).eval()
+    assert mvd.load_checkpoint(teacher, tmp_path / "pre.safetensors").ok
+    with torch.no_grad():
+        ours = pretrain.encoder.forward_features(clip, apply_norm=False)
+        torch.testing.assert_close(teacher(clip), ours)
+    for out, flags in (("hf", ()), ("hf_named", ("--model", "video_teacher_tiny"))):
+        assert _convert(tmp_path / "pre.safetensors", tmp_path / out, "--to", "huggingface", *flags) == 0
+        hf = transformers.VideoMAEModel.from_pretrained(tmp_path / out, local_files_only=True).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(hf(pixel_values=_hf_input(clip)).last_hidden_state, ours,
+                                       atol=ATOL, rtol=0)
+    assert "decoder" in capsys.readouterr().out  # says what was left out
+
+
+def test_convert_official_videomae_pretraining_checkpoint_to_hf(tmp_path, clip, tiny):
+    import official_layouts as official
+    official.save_pretrain_checkpoint(official.videomae_pretrain(192, 2, 96, 1), tmp_path / "pre.pth")
+    assert _convert(tmp_path / "pre.pth", tmp_path / "hf", "--to", "huggingface", "--trust-pickle",
+                    "--num-frames", 4, "--img-size", 32) == 0
+    teacher = mvd.create_model("video_teacher_tiny", **tiny).eval()
+    mvd.load_checkpoint(teacher, tmp_path / "pre.pth", trust_pickle=True)
+    hf = transformers.VideoMAEModel.from_pretrained(tmp_path / "hf", local_files_only=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(hf(pixel_values=_hf_input(clip)).last_hidden_state, teacher(clip),
+                                   atol=ATOL, rtol=0)
+
+
+def test_convert_errors_suggest_only_what_can_be_typed(tmp_path, tiny, capsys):
+    mvd.save_model(mvd.create_model("videomae_tiny", **tiny), tmp_path / "pre.safetensors")
+    assert _convert(tmp_path / "pre.safetensors", tmp_path / "out", "--model", "video_teacher_small") == 1
+    out = capsys.readouterr().out
+    assert "does not fit video_teacher_small" in out and "--model" in out
+    assert "strict=False" not in out
+    student = tmp_path / "student.safetensors"
+    mvd.save_model(mvd.create_model("student_tiny", **tiny), student)
+    assert _convert(student, tmp_path / "hf", "--to", "huggingface") == 1
+    out = capsys.readouterr().out
+    assert "mvd convert: error:" in out and "pos_embed='1d'" not in out and "strict=" not in out

@@ -1,8 +1,9 @@
 """Export to the Hugging Face ``transformers`` VideoMAE layout, where that is exact.
 
-Hugging Face VideoMAE adds 1D sinusoid positions. A classifier built with ``pos_embed="1d"`` and
-a video teacher (VideoMAE encoder) map onto it exactly; models with MVD's 3D sin-cos positions
-do not, and are refused rather than exported with silently different outputs.
+Hugging Face VideoMAE adds 1D sinusoid positions. A classifier built with ``pos_embed="1d"``, a
+video teacher (VideoMAE encoder) and a VideoMAE pixel-pretraining model (exported as its encoder,
+i.e. as a video teacher) map onto it exactly; models with MVD's 3D sin-cos positions do not, and
+are refused rather than exported with silently different outputs.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..models.classifier import VideoClassifier
+from ..models.pretrain import MaskedVideoAutoencoder
 from ..models.teachers import VideoTeacher
 from .io import CheckpointError, atomic_write
 from .layouts import mvd_to_huggingface
@@ -53,20 +55,29 @@ def export_huggingface(model: nn.Module, out_dir: str | os.PathLike) -> Path:
     if isinstance(model, VideoClassifier):
         architecture, num_classes = "VideoMAEForVideoClassification", model.num_classes
         state = model.state_dict()
-    elif isinstance(model, VideoTeacher):
+    elif isinstance(model, (VideoTeacher, MaskedVideoAutoencoder)):
+        # A pixel-pretraining model is exported as its encoder: the video teacher it becomes
+        # in MVD, and what fine-tuning starts from (HF VideoMAEForVideoClassification adds a fresh
+        # fc_norm + head to it, as the reference fine-tuning does). Its pixel decoder is left out.
         architecture, num_classes = "VideoMAEModel", None
         # The teacher never applies its final norm; VideoMAEModel with mean pooling has none.
-        state = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.norm.")}
+        state = {k: v for k, v in model.state_dict().items()
+                 if k.startswith("encoder.") and not k.startswith("encoder.norm.")}
     else:
+        name = getattr(model, "mvd_config", {}).get("name", type(model).__name__)
+        hint = ("fine-tune it (`mvd finetune --model-options '{\"pos_embed\": \"1d\"}'`) and "
+                "export that classifier, or keep the mvd format (--to mvd)"
+                if hasattr(model, "decoders") else "keep the mvd format (--to mvd)")
         raise CheckpointError(
-            f"{type(model).__name__} has no exact Hugging Face VideoMAE counterpart; export a "
-            "classifier or a video teacher")
+            f"{name} has no exact Hugging Face VideoMAE counterpart (a fine-tuned classifier, a "
+            f"video teacher or a VideoMAE pixel-pretraining model has one); {hint}")
     encoder = model.encoder
     if encoder.pos_embed_kind != "1d":
         raise CheckpointError(
             f"this model uses '{encoder.pos_embed_kind}' sin-cos positions, but Hugging Face "
             "VideoMAE always adds 1D sinusoid positions, so the exported model would compute "
-            "different outputs. Fine-tune with pos_embed='1d' to export, or keep the mvd format.")
+            "different outputs. Fine-tune with `mvd finetune --model-options '{\"pos_embed\": "
+            "\"1d\"}'` to get a classifier that exports, or keep the mvd format (--to mvd).")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu()

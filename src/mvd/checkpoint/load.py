@@ -95,8 +95,9 @@ def match_state_dict(model: nn.Module, raw: RawCheckpoint) -> tuple[dict, LoadRe
     if layout == "huggingface" and encoder is not None and encoder.pos_embed_kind != "1d":
         raise CheckpointError(
             f"{raw.path} is a Hugging Face VideoMAE model, which uses 1D sinusoid positions, but "
-            f"this model uses '{encoder.pos_embed_kind}' positions; build it with "
-            "pos_embed='1d' (classifier) or load it as a video_teacher")
+            f"this model uses '{encoder.pos_embed_kind}' positions; give the classifier the "
+            "option {\"pos_embed\": \"1d\"} (`mvd finetune --model-options`, `mvd convert "
+            "--model-kwargs`) or use the file as a video teacher")
     droppable, fresh_ok = _expected_keys(model)
     own = model.state_dict()
     usable = {}
@@ -129,12 +130,16 @@ def match_state_dict(model: nn.Module, raw: RawCheckpoint) -> tuple[dict, LoadRe
 
 
 def load_into(model: nn.Module, raw: RawCheckpoint, strict: bool = True) -> LoadReport:
-    """Load already-read tensors into ``model``; strict raises before anything is loaded."""
+    """Load already-read tensors into ``model``; strict raises before anything is loaded.
+
+    The error names the keys; callers add what their user can change (the CLI has no
+    non-strict loading, so the message itself suggests none).
+    """
     usable, report = match_state_dict(model, raw)
     if strict and not report.ok:
         raise CheckpointError(
             f"{raw.path} does not fit {_model_name(model)} ({report.layout} layout):\n"
-            f"{report.problems()}\nPass strict=False to load the matching part anyway.")
+            f"{report.problems()}")
     if not usable:
         raise CheckpointError(f"nothing in {raw.path} fits {_model_name(model)}:\n{report.problems()}")
     model.load_state_dict(usable, strict=False)

@@ -147,17 +147,23 @@ def list_models() -> list[str]:
 def split_name(name: str) -> tuple[str, str]:
     """``"student_base"`` -> ("student", "base")."""
     if name not in _BUILDERS:
-        raise KeyError(f"unknown model {name!r}; mvd.list_models() lists the {len(_BUILDERS)} names")
+        raise KeyError(f"unknown model {name!r}; `mvd models` lists the {len(_BUILDERS)} names")
     family, size = name.rsplit("_", 1)
     return family, size
 
 
+def model_options(name: str) -> list[str]:
+    """The keyword options ``create_model(name, ...)`` accepts."""
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown model {name!r}; `mvd models` lists the {len(_BUILDERS)} names")
+    builder, _ = _BUILDERS[name]
+    return [p for p in inspect.signature(builder).parameters if p != "size"]
+
+
 def create_model(name: str, **overrides) -> nn.Module:
     """Build a registered model; ``overrides`` are the keyword options of its family builder."""
-    if name not in _BUILDERS:
-        raise KeyError(f"unknown model {name!r}; mvd.list_models() lists the {len(_BUILDERS)} names")
+    accepted = model_options(name)
     builder, size = _BUILDERS[name]
-    accepted = [p for p in inspect.signature(builder).parameters if p != "size"]
     unknown = sorted(set(overrides) - set(accepted))
     if unknown:
         raise TypeError(f"{name} does not take {unknown}; it accepts {accepted}")
