@@ -86,6 +86,22 @@ FINETUNE = {
     "vit_huge_ssv2": _ft("huge", H800, "ssv2", 16, 8, 1, 128, 256, 5e-4, 2.5e-4, 1e-5, 5e-6, 30, 0.75, 0.3, 0.5, True, 2),
 }
 
+# Transfer to UCF101 / HMDB51 (paper: ViT-B from ViT-B teachers 97.0 / 76.4 top-1). The official MVD
+# repository has no script for these; the values are VideoMAE's UCF101 / HMDB51 fine-tuning
+# scripts (scripts/{ucf101,hmdb51}/videomae_vit_base_*/finetune.sh in MCG-NJU/VideoMAE), options
+# they leave out at the run_class_finetuning.py defaults: 8 GPUs, 8 clips per GPU, no accumulation.
+def _transfer(dataset, sampling_rate, lr, epochs, test_clips, top1):
+    return dict(dataset=dataset, sampling_rate=sampling_rate, lr=lr, epochs=epochs,
+                test_clips=test_clips, top1=top1, gpus=8, bs=8, uf=1, total=64, clips=128,
+                scaled_lr=lr * 64 / 256, min_lr=1e-6, scaled_min_lr=2.5e-7, layer_decay=0.75,
+                drop_path=0.1, fc_drop=0.0, test_crops=3)
+
+
+TRANSFER = {
+    "vit_base_ucf101": _transfer("ucf101", 4, 5e-4, 100, 5, 97.0),
+    "vit_base_hmdb51": _transfer("hmdb51", 2, 1e-3, 50, 10, 76.4),
+}
+
 from mvd.commands.evaluate import KnnConfig, LinearProbeConfig, MultiViewTestConfig
 
 DEMO_CLASSES = {"distill.yaml": DistillConfig, "finetune.yaml": FinetuneConfig,
@@ -105,7 +121,7 @@ def _close(a: float, b: float) -> bool:
 
 def test_every_reference_script_has_exactly_one_recipe():
     assert sorted(p.stem for p in (CONFIGS / "pretrain").glob("*.yaml")) == sorted([*PRETRAIN, *MAE_PRETRAIN])
-    assert sorted(p.stem for p in (CONFIGS / "finetune").glob("*.yaml")) == sorted(FINETUNE)
+    assert sorted(p.stem for p in (CONFIGS / "finetune").glob("*.yaml")) == sorted([*FINETUNE, *TRANSFER])
 
 
 def test_readme_lists_every_recipe():
@@ -316,3 +332,57 @@ def test_duplicate_option_is_refused_with_both_lines(tmp_path):
     nested.write_text("model_options:\n  depth: 4\n  patch_size: 8\n  depth: 6\n")
     with pytest.raises(ConfigError, match=rf"^{nested}:4: option depth is given twice \(first at line 2\)$"):
         _load(FinetuneConfig, nested)
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFER))
+def test_transfer_finetune_recipe(name):
+    exp = TRANSFER[name]
+    path = CONFIGS / "finetune" / f"{name}.yaml"
+    cfg = _load(FinetuneConfig, path)
+    text = path.read_text(encoding="utf-8")
+
+    # data: dense sampling with flips (the dataset default), 16 frames at the script's stride
+    assert cfg.dataset == exp["dataset"] and Path(cfg.data).name == f"{exp['dataset']}_anno"
+    assert (cfg.num_frames, cfg.sampling_rate, cfg.input_size) == (16, exp["sampling_rate"], 224)
+    assert cfg.short_side_size in (None, 224)
+    defaults = dataset_defaults(cfg.dataset)
+    assert (cfg.sampling or defaults["sampling"]) == "dense"
+    assert (defaults["flip"] if cfg.flip is None else cfg.flip) is True
+    # the final multi-view test is a separate `mvd test`; the recipe gives its views
+    assert f"--num-clips {exp['test_clips']} --num-crops {exp['test_crops']}" in text
+    assert f"--sampling-rate {exp['sampling_rate']} " in text and f"{exp['top1']}" in text
+
+    # augmentation: the fine-tuning defaults shared with K400 / SSv2
+    assert cfg.num_sample == 2 and cfg.lr_batch_includes_repeats is False
+    assert cfg.randaugment == "rand-m7-n4-mstd0.5-inc1" and cfg.reprob == 0.25
+    assert (cfg.mixup, cfg.cutmix, cfg.mixup_prob, cfg.mixup_switch_prob) == (0.8, 1.0, 1.0, 0.5)
+    assert cfg.smoothing == 0.1
+
+    # optimisation
+    assert (cfg.batch_size, cfg.accum_steps, cfg.epochs) == (exp["bs"], exp["uf"], exp["epochs"])
+    assert (cfg.lr, cfg.min_lr) == (exp["lr"], exp["min_lr"])
+    assert cfg.warmup_epochs == 5 and cfg.warmup_steps <= 0
+    assert tuple(cfg.betas) == (0.9, 0.999)
+    assert cfg.weight_decay == 0.05 and cfg.weight_decay_end is None and cfg.clip_grad is None
+    assert cfg.layer_decay == exp["layer_decay"]
+    total = total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample,
+                             cfg.lr_batch_includes_repeats)
+    assert total == exp["total"]
+    assert total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample) == exp["clips"]
+    assert _close(scaled_lr(cfg.lr, total), exp["scaled_lr"])
+    assert _close(scaled_lr(cfg.min_lr, total), exp["scaled_min_lr"])
+
+    # initialised from the K400 pretraining of the B student with the B teachers
+    assert B400 in Path(cfg.init_checkpoint).parts
+    assert (CONFIGS / "pretrain" / f"{B400}.yaml").exists()
+
+    with torch.device("meta"):
+        model = mvd.create_model(cfg.model, num_classes=NUM_CLASSES[cfg.dataset],
+                                 num_frames=cfg.num_frames, img_size=cfg.input_size,
+                                 **cfg.model_options)
+    dim, depth, heads = ENCODERS["base"]
+    assert (model.encoder.dim, len(model.encoder.blocks)) == (dim, depth)
+    assert model.encoder.blocks[0].attn.num_heads == heads
+    assert model.num_classes == NUM_CLASSES[cfg.dataset]
+    assert model.encoder.blocks[-1].drop_path.rate == pytest.approx(exp["drop_path"])
+    assert getattr(model.fc_dropout, "p", 0.0) == exp["fc_drop"]
