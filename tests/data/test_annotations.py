@@ -3,8 +3,8 @@ import os
 import pytest
 
 from .helpers import write_list
-from mvd.data.annotations import (load_annotations, read_class_folders, read_list, split_file,
-                                  video_id)
+from mvd.data.annotations import (check_labels, load_annotations, read_class_folders, read_list,
+                                  split_file, video_id)
 from mvd.data.errors import AnnotationError
 
 
@@ -78,3 +78,53 @@ def test_video_ids_stay_unique_across_folders():
 def test_empty_list_is_an_error(tmp_path):
     with pytest.raises(AnnotationError, match="no entries"):
         read_list(write_list(tmp_path / "e.csv", ["# nothing"]))
+
+
+def test_labels_checked_against_a_given_class_count(tmp_path):
+    f = write_list(tmp_path / "train.csv", ["v.mp4 2", "w.mp4 5"])
+    with pytest.raises(AnnotationError, match=r"train.csv:2: label 5 outside \[0, 3\) for num_classes 3"):
+        load_annotations(f, num_classes=3)
+    samples = read_list(f)  # no count given: any non-negative label
+    with pytest.raises(AnnotationError, match=r"train.csv:2: label 5 outside \[0, 4\)"):
+        check_labels(samples, 4)
+    check_labels(samples, 6)
+
+
+def test_class_folder_labels_checked_against_a_given_class_count(tmp_path):
+    for cls in ("a", "b", "c"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "x.mp4").write_bytes(b"x")
+    with pytest.raises(AnnotationError, match=r"class folder 'c' is label 2, outside \[0, 2\)"):
+        load_annotations(str(tmp_path), num_classes=2)
+
+
+def test_negative_label_says_so(tmp_path):
+    f = write_list(tmp_path / "train.csv", ["v.mp4 0", "w.mp4 -1"])
+    with pytest.raises(AnnotationError, match=r"train.csv:2: negative label -1$"):
+        read_list(f, labelled=True)
+
+
+def test_non_utf8_byte_names_file_and_line(tmp_path):
+    f = tmp_path / "train.csv"
+    f.write_bytes(b"v.mp4 0\nw\xff.mp4 1\n")
+    with pytest.raises(AnnotationError, match=r"train.csv:2: not UTF-8 text"):
+        read_list(str(f))
+
+
+def test_byte_order_mark_is_stripped(tmp_path):
+    f = tmp_path / "train.csv"
+    f.write_bytes("\ufeffv.mp4 0\nw.mp4 1\n".encode("utf-8"))
+    assert [s.path for s in read_list(str(f), labelled=True)] == ["v.mp4", "w.mp4"]
+
+
+@pytest.mark.parametrize("labelled", [True, None])
+def test_extra_column_is_malformed(tmp_path, labelled):
+    f = write_list(tmp_path / "train.csv", ["v.mp4 0", "w.mp4 1 2"])
+    with pytest.raises(AnnotationError, match=r"train.csv:2: .*extra column"):
+        read_list(f, labelled=labelled)
+
+
+def test_paths_with_spaces_keep_their_spacing(tmp_path):
+    f = write_list(tmp_path / "train.csv", ["my clip.mp4 3", "two  spaces.mp4\t1", "run 2.mp4 0"])
+    assert [(s.path, s.label) for s in read_list(f, labelled=True)] == [
+        ("my clip.mp4", 3), ("two  spaces.mp4", 1), ("run 2.mp4", 0)]

@@ -42,3 +42,20 @@ def test_synth_command(tmp_path, capsys):
                 "--no-progress"]) == 0
     assert len(os.listdir(out / "videos")) == 6 and (out / "dataset.json").exists()
     assert "use --data-root" in capsys.readouterr().out
+
+
+def test_data_check_labels_against_num_classes(videos, tmp_path, capsys):
+    lst = write_list(tmp_path / "list.csv", ["h264.mp4 0", "vp9.webm 3"])
+    args = ["data", "check", lst, "--data-root", videos.root, "--no-progress"]
+    assert cli([*args, "--num-classes", "3"]) == 2
+    assert "list.csv:2: label 3 outside [0, 3) for num_classes 3" in capsys.readouterr().err
+    assert cli([*args, "--num-classes", "4"]) == 0
+
+
+def test_data_check_without_data_root_suggests_it(videos, tmp_path, capsys):
+    lst = write_list(tmp_path / "list.csv", ["h264.mp4 0", "vp9.webm 1", "mpeg4.avi 1"])
+    assert cli(["data", "check", lst, "--no-progress"]) == 1
+    assert "all 3 entries are missing: are the paths relative to a folder? pass --data-root" in \
+        capsys.readouterr().out
+    assert cli(["data", "check", lst, "--no-progress", "--data-root", str(tmp_path)]) == 1
+    assert f"all 3 entries are missing under --data-root {tmp_path}" in capsys.readouterr().out

@@ -38,7 +38,8 @@ class DataOptions:
     backend: str = option("pyav", "video decoder: pyav or decord")
     keep_in_memory: bool = option(False, "keep every decoded video in memory after its first use (small datasets such as the demo's, with num_workers 0)")
     frame_order: str = option("natural", "natural, shuffled (each clip's frames in random order) or single (its middle frame repeated): a diagnostic of how much a model relies on temporal order")
-    max_fail_fraction: float = option(0.1, "stop when more than this fraction of tried videos is unusable")
+    max_fail_fraction: float = option(0.1, "stop when more than this fraction of the listed files is unusable (missing or undecodable; until then they are skipped and replaced). Judged against the whole list, which every epoch reads (under several ranks: each rank's share), so the outcome does not depend on the order of the list; the run stops as soon as the outcome is certain")
+    check_data: Optional[bool] = option(None, "open every listed file before any work and report every unusable one at once, instead of meeting them partway through an epoch (default: on for lists of up to 2000 entries; missing files and labels are always checked up front)")
     synthesize: bool = option(False, "write the synthetic dataset into data_root first if it is not there (demo recipes)")
     synth_kind: str = option("digits", "synthetic dataset: digits (moving handwritten digits) or shapes")
     synth_videos: int = option(1000, "synthetic dataset: number of videos")
@@ -207,3 +208,17 @@ def register_command(subparsers, name: str, config_cls, body, help: str, descrip
     parser.add_argument("--output-dir", required=True, help="where checkpoints, logs and results go")
     add_arguments(parser, config_cls)
     parser.set_defaults(func=lambda args: run(config_cls, args, body))
+
+# Lists up to this size have every file opened before any work unless check_data says otherwise.
+CHECK_DATA_AUTO_LIMIT = 2000
+
+
+def check_data_files(cfg: DataOptions, dataset, dist) -> None:
+    """Open every file of ``dataset`` before any work when ``cfg.check_data`` asks for it (by
+    default for small lists): a run that would stop on bad data stops now, with every
+    unusable file named, rather than partway through an epoch."""
+    wanted = cfg.check_data
+    if wanted is None:
+        wanted = len(dataset) <= CHECK_DATA_AUTO_LIMIT
+    if wanted:
+        dataset.check_files(progress=dist.is_main)

@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 
 from ..checkpoint.io import CheckpointError
-from ..data.annotations import NUM_CLASSES, Sample, load_annotations
+from ..data.annotations import NUM_CLASSES, Sample, check_labels, load_annotations
 from ..data.datasets import MultiViewDataset, dataset_defaults
 from ..data.errors import AnnotationError, DataError, VideoDecodeError
 from ..data.loader import build_loader
@@ -29,7 +29,8 @@ from ..eval.models import check_geometry, load_classifier, load_feature_model, m
 from ..eval.multiview import existing_rank_files, run_rank
 from ..eval.predict import predict_video, read_class_names, top_labels, video_sample
 from ..eval.probes import knn_classify, linear_probe
-from .common import DataOptions, ensure_synthetic_data, register_command, resolve_data_path, run
+from .common import (DataOptions, check_data_files, ensure_synthetic_data, register_command,
+                     resolve_data_path, run)
 
 # Problems with the user's input: reported in one line, exit code 1, no traceback.
 USER_ERRORS = (CheckpointError, DataError, AnnotationError, VideoDecodeError, FileNotFoundError,
@@ -85,6 +86,7 @@ def _precision(cfg, device: torch.device):
 
 
 def _multiview_loader(cfg: EvalOptions, samples, num_clips: int, num_crops: int, dist):
+    """The test-view loader of ``samples``, their files checked first when check_data asks."""
     defaults = dataset_defaults(cfg.dataset)
     dataset = MultiViewDataset(
         samples, sampling=cfg.sampling or defaults["sampling"], num_clips=num_clips,
@@ -92,6 +94,7 @@ def _multiview_loader(cfg: EvalOptions, samples, num_clips: int, num_crops: int,
         input_size=cfg.input_size, short_side_size=cfg.short_side_size, backend=cfg.backend,
         seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction, frame_order=cfg.frame_order,
         keep_in_memory=cfg.keep_in_memory)
+    check_data_files(cfg, dataset, dist)
     return build_loader(dataset, cfg.batch_size, train=False, num_workers=cfg.num_workers,
                         seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                         pin_memory=dist.device.type == "cuda")
@@ -138,6 +141,8 @@ def multiview_test(cfg: MultiViewTestConfig, dist, output_dir: Path) -> int:
         check_geometry(model, cfg.num_frames, cfg.input_size)
         samples = load_annotations(resolve_data_path(cfg), cfg.data_root, split=cfg.split,
                                    dataset=cfg.dataset, labelled=True)
+        # A label the classifier has no output for would silently count as a miss.
+        check_labels(samples, model.num_classes, " (the classifier's classes)")
         loader = _multiview_loader(cfg, samples, num_clips, cfg.num_crops, dist)
         if dist.is_main:
             for stale in existing_rank_files(output_dir):  # e.g. from a run with more ranks
@@ -160,12 +165,9 @@ def multiview_test(cfg: MultiViewTestConfig, dist, output_dir: Path) -> int:
 
 # ------------------------------------------------------------------------------ features
 
-def split_features(cfg: EvalOptions, model, source: str, split: str, name: str, dist,
-                   output_dir: Path, num_clips: int, num_crops: int,
-                   labelled: Optional[bool] = True) -> Optional[FeatureSet]:
+def split_features(cfg: EvalOptions, model, samples: list[Sample], name: str, dist,
+                   output_dir: Path, num_clips: int, num_crops: int) -> Optional[FeatureSet]:
     """Features of one list on all ranks; the merged set on rank 0 (None on the others)."""
-    samples = load_annotations(source, cfg.data_root, split=split, dataset=cfg.dataset,
-                               labelled=labelled)
     loader = _multiview_loader(cfg, samples, num_clips, num_crops, dist)
     loader.set_epoch(0)
     indices = list(loader.sampler)
@@ -206,9 +208,11 @@ def extract(cfg: ExtractConfig, dist, output_dir: Path) -> int:
     source = resolve_data_path(cfg)
     # A single list file is one set, named after the file.
     names = list(cfg.splits) if Path(source).is_dir() else [Path(source).stem]
-    for split, name in zip(list(cfg.splits), names):
-        features = split_features(cfg, model, source, split, name, dist, output_dir,
-                                  cfg.num_clips, cfg.num_crops, labelled=None)
+    lists = [load_annotations(source, cfg.data_root, split=split, dataset=cfg.dataset, labelled=None)
+             for split in cfg.splits]
+    for samples, name in zip(lists, names):
+        features = split_features(cfg, model, samples, name, dist, output_dir,
+                                  cfg.num_clips, cfg.num_crops)
         if dist.is_main:
             path = output_dir / f"features_{name}.safetensors"
             features.save(path)
@@ -224,7 +228,7 @@ class ProbeOptions(EvalOptions):
     eval_split: str = option("test", "list the probe is scored on")
     num_clips: int = option(1, "temporal clips per video; features are averaged over all views (1: centre clip)")
     num_crops: int = option(1, "spatial crops per clip (1: centre crop)")
-    num_classes: Optional[int] = option(None, "classes (default: the dataset's count, or max label + 1)")
+    num_classes: Optional[int] = option(None, "classes; every label must lie in [0, num_classes), checked before any work (default: the dataset's count, or the largest label + 1)")
     features_dir: str = option("", "reuse features_{train_split}/features_{eval_split}.safetensors from mvd extract instead of a checkpoint")
     keep_features: bool = option(False, "also save the extracted features to OUTPUT/features_{split}.safetensors")
 
@@ -237,39 +241,58 @@ class ProbeOptions(EvalOptions):
 
 
 def probe_features(cfg: ProbeOptions, dist, output_dir: Path):
-    """(train, eval) labelled FeatureSets on rank 0, (None, None) on the other ranks."""
+    """(train, eval) labelled FeatureSets and the class count on rank 0, (None, None, count)
+    on the other ranks. Labels are checked against the count before any feature is extracted."""
+    splits = (cfg.train_split, cfg.eval_split)
     if cfg.features_dir:
         if not dist.is_main:
-            return None, None
-        sets = [FeatureSet.load(Path(cfg.features_dir) / f"features_{s}.safetensors")
-                for s in (cfg.train_split, cfg.eval_split)]
-    else:
-        ensure_synthetic_data(cfg, dist.is_main)
-        model = load_feature_model(cfg.checkpoint).to(dist.device)
-        check_geometry(model, cfg.num_frames, cfg.input_size)
-        source = resolve_data_path(cfg)
-        if not Path(source).is_dir():
-            raise ConfigError(f"data must be an annotation folder holding the {cfg.train_split} "
-                              f"and {cfg.eval_split} lists, got the file {source}")
-        sets = [split_features(cfg, model, source, s, s, dist, output_dir, cfg.num_clips,
-                               cfg.num_crops) for s in (cfg.train_split, cfg.eval_split)]
-        if not dist.is_main:
-            return None, None
-        if cfg.keep_features:
-            for split, features in zip((cfg.train_split, cfg.eval_split), sets):
-                features.save(output_dir / f"features_{split}.safetensors")
-    for split, features in zip((cfg.train_split, cfg.eval_split), sets):
-        if bool((features.labels < 0).any()):
-            raise ValueError(f"the {split} features include unlabelled videos; probes need labels")
-    return sets
+            return None, None, 0
+        files = [Path(cfg.features_dir) / f"features_{s}.safetensors" for s in splits]
+        sets = [FeatureSet.load(f) for f in files]
+        for split, features in zip(splits, sets):
+            if bool((features.labels < 0).any()):
+                raise ValueError(f"the {split} features include unlabelled videos; probes need labels")
+        num_classes = _num_classes(cfg, [int(f.labels.max()) for f in sets])
+        for file, features in zip(files, sets):
+            _check_feature_labels(file, features, num_classes)
+        return (*sets, num_classes)
+    ensure_synthetic_data(cfg, dist.is_main)
+    source = resolve_data_path(cfg)
+    if not Path(source).is_dir():
+        raise ConfigError(f"data must be an annotation folder holding the {cfg.train_split} "
+                          f"and {cfg.eval_split} lists, got the file {source}")
+    lists = [load_annotations(source, cfg.data_root, split=s, dataset=cfg.dataset, labelled=True)
+             for s in splits]
+    num_classes = _num_classes(cfg, [max(x.label for x in samples) for samples in lists])
+    for samples in lists:
+        check_labels(samples, num_classes)
+    model = load_feature_model(cfg.checkpoint).to(dist.device)
+    check_geometry(model, cfg.num_frames, cfg.input_size)
+    sets = [split_features(cfg, model, samples, s, dist, output_dir, cfg.num_clips, cfg.num_crops)
+            for samples, s in zip(lists, splits)]
+    if not dist.is_main:
+        return None, None, num_classes
+    if cfg.keep_features:
+        for split, features in zip(splits, sets):
+            features.save(output_dir / f"features_{split}.safetensors")
+    return (*sets, num_classes)
 
 
-def _num_classes(cfg: ProbeOptions, train: FeatureSet, evaluation: FeatureSet) -> int:
+def _num_classes(cfg: ProbeOptions, largest_labels: list[int]) -> int:
     if cfg.num_classes:
         return cfg.num_classes
     if cfg.dataset and cfg.dataset.lower() in NUM_CLASSES:
         return NUM_CLASSES[cfg.dataset.lower()]
-    return int(max(train.labels.max(), evaluation.labels.max())) + 1
+    return max(largest_labels) + 1
+
+
+def _check_feature_labels(file: Path, features: FeatureSet, num_classes: int) -> None:
+    """Saved features carry their labels: one past the class count is named with its video."""
+    bad = (features.labels >= num_classes).nonzero()
+    if len(bad):
+        row = int(bad[0])
+        raise ValueError(f"{file}: video {features.keys[row]!r} has label {int(features.labels[row])}, "
+                         f"outside [0, {num_classes}) for num_classes {num_classes}")
 
 
 @dataclass
@@ -288,12 +311,12 @@ class LinearProbeConfig(ProbeOptions):
 
 @_user_errors("linear-probe")
 def linear_probe_command(cfg: LinearProbeConfig, dist, output_dir: Path) -> int:
-    train, evaluation = probe_features(cfg, dist, output_dir)
+    train, evaluation, num_classes = probe_features(cfg, dist, output_dir)
     if dist.is_main:
         check(len(train) >= 2 or len(cfg.weight_decays) == 1,
               "the weight-decay sweep needs at least 2 training videos")
         results = linear_probe(train.features, train.labels, evaluation.features, evaluation.labels,
-                               _num_classes(cfg, train, evaluation), cfg.weight_decays,
+                               num_classes, cfg.weight_decays,
                                cfg.holdout_fraction, cfg.max_iters, cfg.seed)
         _write_json(output_dir / "linear_probe.json", results)
         print(f"linear probe: top-1 {results['top1']:.2f}  top-5 {results['top5']:.2f} on "
@@ -315,10 +338,10 @@ class KnnConfig(ProbeOptions):
 
 @_user_errors("knn")
 def knn_command(cfg: KnnConfig, dist, output_dir: Path) -> int:
-    train, evaluation = probe_features(cfg, dist, output_dir)
+    train, evaluation, num_classes = probe_features(cfg, dist, output_dir)
     if dist.is_main:
         results = knn_classify(train.features, train.labels, evaluation.features, evaluation.labels,
-                               _num_classes(cfg, train, evaluation), cfg.k, cfg.temperature)
+                               num_classes, cfg.k, cfg.temperature)
         _write_json(output_dir / "knn.json", results)
         print(f"k-NN (k={results['k']}, T={cfg.temperature:g}): top-1 {results['top1']:.2f}  "
               f"top-5 {results['top5']:.2f} on {results['num_eval']} videos; {output_dir / 'knn.json'}")

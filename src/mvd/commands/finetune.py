@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from ..checkpoint.io import CheckpointError
 from ..checkpoint.load import load_checkpoint
-from ..data.annotations import NUM_CLASSES, load_annotations
+from ..data.annotations import NUM_CLASSES, check_labels, load_annotations
 from ..data.datasets import FinetuneDataset, dataset_defaults
 from ..data.loader import build_loader
 from ..data.mixup import Mixup, soft_target_cross_entropy
@@ -21,15 +21,15 @@ from ..engine.loop import OptimConfig, autocast_dtype, fit
 from ..engine.optim import parameter_groups
 from ..eval.metrics import validate
 from ..models.registry import create_model
-from .common import (DataOptions, ensure_synthetic_data, epoch_batches, register_command,
-                     resolve_data_path, training_job)
+from .common import (DataOptions, check_data_files, ensure_synthetic_data, epoch_batches,
+                     register_command, resolve_data_path, training_job)
 
 
 @dataclass
 class FinetuneConfig(OptimConfig, DataOptions):
     model: str = option("classifier_base", "classifier registry name")
     model_options: dict = option({}, "extra classifier options, e.g. {drop_path_rate: 0.1, fc_drop_rate: 0.5}")
-    num_classes: Optional[int] = option(None, "classes (default: the dataset's count, or max label + 1)")
+    num_classes: Optional[int] = option(None, "classes; every label must lie in [0, num_classes), checked before training (default: the dataset's count, or the largest training label + 1)")
     init_checkpoint: str = option("", "pretrained weights: an mvd distill/pretrain output or an official file ('' = from scratch)")
     trust_pickle: bool = option(False, "allow arbitrary unpickling of the init checkpoint")
     layer_decay: float = option(0.75, "layer-wise lr decay (spec §5.1)")
@@ -66,12 +66,26 @@ class FinetuneConfig(OptimConfig, DataOptions):
               f"rrc_scale must be two fractions 0 < min <= max <= 1, got {self.rrc_scale}")
 
 
-def _num_classes(cfg: FinetuneConfig, samples) -> int:
+def _given_num_classes(cfg: FinetuneConfig) -> Optional[int]:
+    """The class count the options give (--num-classes, else the dataset's), if any."""
     if cfg.num_classes:
         return cfg.num_classes
-    if cfg.dataset and cfg.dataset.lower() in NUM_CLASSES:
-        return NUM_CLASSES[cfg.dataset.lower()]
-    return max(s.label for s in samples) + 1
+    return NUM_CLASSES.get((cfg.dataset or "").lower())
+
+
+def labelled_splits(cfg: FinetuneConfig, source: str):
+    """(train samples, val samples or None, class count), every label checked against the
+    count before any work: a label past the classifier's outputs would otherwise crash
+    training partway through an epoch (and again after every resume)."""
+    given = _given_num_classes(cfg)
+    train = load_annotations(source, cfg.data_root, split="train", dataset=cfg.dataset,
+                             labelled=True, num_classes=given)
+    num_classes = given or max(s.label for s in train) + 1
+    val = None
+    if cfg.validate_every:
+        val = load_annotations(source, cfg.data_root, split="val", dataset=cfg.dataset, labelled=True)
+        check_labels(val, num_classes, "" if given else " (the training labels' count; pass --num-classes)")
+    return train, val, num_classes
 
 
 def build_classifier(cfg: FinetuneConfig, num_classes: int, is_main: bool):
@@ -92,8 +106,7 @@ def build_classifier(cfg: FinetuneConfig, num_classes: int, is_main: bool):
 def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     ensure_synthetic_data(cfg, dist.is_main)
     source = resolve_data_path(cfg)
-    train_samples = load_annotations(source, cfg.data_root, split="train", dataset=cfg.dataset, labelled=True)
-    num_classes = _num_classes(cfg, train_samples)
+    train_samples, val_samples, num_classes = labelled_splits(cfg, source)
     defaults = dataset_defaults(cfg.dataset)
     common = dict(sampling=cfg.sampling or defaults["sampling"], num_frames=cfg.num_frames,
                   stride=cfg.sampling_rate, input_size=cfg.input_size, backend=cfg.backend,
@@ -103,13 +116,16 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
                                 flip=defaults["flip"] if cfg.flip is None else cfg.flip,
                                 randaugment=cfg.randaugment if cfg.randaugment not in ("", "none") else None,
                                 reprob=cfg.reprob, rrc_scale=tuple(cfg.rrc_scale), **common)
+    check_data_files(cfg, train_set, dist)
+    val_set = None
+    if val_samples is not None:
+        val_set = FinetuneDataset(val_samples, mode="val", short_side_size=cfg.short_side_size, **common)
+        check_data_files(cfg, val_set, dist)
     loader = build_loader(train_set, cfg.batch_size, train=True, num_workers=cfg.num_workers,
                           seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                           pin_memory=dist.device.type == "cuda")
     val_loader = None
-    if cfg.validate_every:
-        val_samples = load_annotations(source, cfg.data_root, split="val", dataset=cfg.dataset, labelled=True)
-        val_set = FinetuneDataset(val_samples, mode="val", short_side_size=cfg.short_side_size, **common)
+    if val_set is not None:
         val_loader = build_loader(val_set, cfg.batch_size, train=False, num_workers=cfg.num_workers,
                                   seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     model = build_classifier(cfg, num_classes, dist.is_main)

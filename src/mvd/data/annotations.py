@@ -4,13 +4,16 @@ The same lists and layouts describe videos and images (``mvd.data.images``): a c
 video files / frame folders, or image files (``kind="image"``).
 
 Fields are split on any run of whitespace (the reference splits on exactly one space and so breaks
-on DATASET.md's own two-space example, spec §10.17). A path without an extension gets ``.mp4``
-unless it names an existing frame folder. ``data_root`` is joined in front of relative paths.
+on DATASET.md's own two-space example); the label is the last field and the path everything
+before it, spaces included. A path without an extension gets ``.mp4`` unless it names an existing
+frame folder. ``data_root`` is joined in front of relative paths. Lists are UTF-8 (a byte-order
+mark is dropped); every problem names the file and line.
 """
 from __future__ import annotations
 
+import codecs
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .decode import FRAME_EXTENSIONS
@@ -41,6 +44,8 @@ class Sample:
     path: str
     label: Optional[int]
     key: str
+    # (list file, line) or (class-folder root, None): where a problem with the entry is reported.
+    origin: Optional[tuple] = field(default=None, compare=False, repr=False)
 
 
 def _resolve(path: str, data_root: Optional[str]) -> str:
@@ -62,32 +67,76 @@ def read_list(file: str, data_root: Optional[str] = None, labelled: Optional[boo
 
     ``labelled``: True requires ``path label``; False reads only the first field (extra fields
     ignored, as pretraining does); None accepts ``path`` or ``path label``. Paths with spaces
-    work only in the labelled forms (the label is the last field).
+    work only in the labelled forms (the label is the last field). ``num_classes``: labels must
+    lie in [0, num_classes).
     """
     samples = []
-    with open(file, encoding="utf-8") as handle:
-        for line_no, raw in enumerate(handle, 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            fields = line.split()
-            label = None
-            if labelled is False:
-                path = fields[0]
-            elif len(fields) >= 2 and _is_int(fields[-1]):
-                path, label = " ".join(fields[:-1]), int(fields[-1])
-            elif labelled or len(fields) > 1:
-                what = "no label" if len(fields) == 1 else f"label {fields[-1]!r} is not an integer"
-                form = "path label" if labelled else "path [label]"
-                raise AnnotationError(file, line_no, f"expected '{form}', got {line!r} ({what})")
-            else:
-                path = line
-            if label is not None and (label < 0 or (num_classes is not None and label >= num_classes)):
-                raise AnnotationError(file, line_no, f"label {label} outside [0, {num_classes})")
-            samples.append(Sample(_resolve(path, data_root), label, video_id(path)))
+    for line_no, raw in _lines(file):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        path, label = _parse_line(line, labelled, file, line_no)
+        sample = Sample(_resolve(path, data_root), label, video_id(path), (str(file), line_no))
+        if num_classes is not None:
+            check_labels([sample], num_classes)
+        samples.append(sample)
     if not samples:
         raise AnnotationError(file, 0, "annotation list has no entries")
     return samples
+
+
+def _lines(file: str):
+    """(line number, text) of a UTF-8 list; a byte-order mark (Windows editors) is dropped and an
+    undecodable byte is reported with its line rather than as a bare UnicodeDecodeError."""
+    with open(file, "rb") as handle:
+        data = handle.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    for line_no, raw in enumerate(data.splitlines(), 1):
+        try:
+            yield line_no, raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AnnotationError(file, line_no, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                                                 f"column {exc.start + 1}); save the list as UTF-8") from None
+
+
+def _parse_line(line: str, labelled: Optional[bool], file: str, line_no: int):
+    """(path, label or None) of one non-empty line, or AnnotationError."""
+    if labelled is False:
+        return line.split()[0], None
+    parts = line.rsplit(None, 1)
+    form = "path label" if labelled else "path [label]"
+    if len(parts) == 2 and _is_int(parts[1]):
+        path, label = parts[0], int(parts[1])
+        head = path.rsplit(None, 1)
+        if len(head) == 2 and _is_int(head[1]):  # "a.mp4 1 2": a label column too many
+            raise AnnotationError(file, line_no, f"expected '{form}', got {line!r} (two integers at "
+                                                 "the end: an extra column?)")
+        if label < 0:
+            raise AnnotationError(file, line_no, f"negative label {label}")
+        return path, label
+    if labelled or len(parts) > 1:
+        what = "no label" if len(parts) == 1 else f"label {parts[1]!r} is not an integer"
+        raise AnnotationError(file, line_no, f"expected '{form}', got {line!r} ({what})")
+    return line, None
+
+
+def check_labels(samples, num_classes: int, note: str = "") -> None:
+    """Every label in [0, num_classes), checked before any work: a label past the classifier's
+    outputs would otherwise crash training partway through (or count as a miss at test time).
+    ``note`` tells where the count came from."""
+    for sample in samples:
+        if sample.label is not None and not 0 <= sample.label < num_classes:
+            raise _label_error(sample, num_classes, note)
+
+
+def _label_error(sample: Sample, num_classes: int, note: str) -> AnnotationError:
+    where, line_no = sample.origin or (sample.key, None)
+    bounds = f"outside [0, {num_classes}) for num_classes {num_classes}{note}"
+    if sample.origin and line_no is None:  # class folders
+        return AnnotationError(where, None, f"class folder {sample.key.split('/')[0]!r} is label "
+                                            f"{sample.label}, {bounds}")
+    return AnnotationError(where, line_no, f"label {sample.label} {bounds}")
 
 
 def _is_int(text: str) -> bool:
@@ -128,7 +177,7 @@ def read_class_folders(root: str, kind: str = "video") -> tuple[list[Sample], li
         raise ValueError(f"kind must be 'video' or 'image', got {kind!r}")
     accept = is_image_file if kind == "image" else _is_video_entry
     classes, entries = class_folder_entries(root)
-    samples = [Sample(os.path.join(root, name, entry), label, video_id(f"{name}/{entry}"))
+    samples = [Sample(os.path.join(root, name, entry), label, video_id(f"{name}/{entry}"), (root, None))
                for label, name, entry in entries if accept(os.path.join(root, name, entry))]
     if not samples:
         raise AnnotationError(root, 0, f"class folders hold no {kind}s")
@@ -159,16 +208,20 @@ def annotation_list(source: str, split: Optional[str] = None,
 
 def load_annotations(source: str, data_root: Optional[str] = None, split: Optional[str] = None,
                      dataset: Optional[str] = None, labelled: Optional[bool] = None,
-                     kind: str = "video") -> list[Sample]:
+                     kind: str = "video", num_classes: Optional[int] = None) -> list[Sample]:
     """One entry point for a list file, an annotation directory (+split) or class folders
-    (``kind``: what the class folders hold, "video" or "image")."""
-    num_classes = NUM_CLASSES.get((dataset or "").lower())
+    (``kind``: what the class folders hold, "video" or "image"). Labels must lie in
+    [0, num_classes) (default: the dataset's class count, when it has one)."""
+    num_classes = num_classes or NUM_CLASSES.get((dataset or "").lower())
     file = annotation_list(source, split, dataset)
     if file is None:
-        return read_class_folders(source, kind)[0]
+        samples = read_class_folders(source, kind)[0]
+        if num_classes:
+            check_labels(samples, num_classes)
+        return samples
     return read_list(file, data_root, labelled, num_classes)
 
 
 __all__ = ["IMAGE_EXTENSIONS", "NUM_CLASSES", "SPLIT_FILES", "Sample", "VIDEO_EXTENSIONS",
-           "annotation_list", "class_folder_entries", "is_image_file", "load_annotations",
+           "annotation_list", "check_labels", "class_folder_entries", "is_image_file", "load_annotations",
            "read_class_folders", "read_list", "split_file", "video_id"]

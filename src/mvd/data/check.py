@@ -23,6 +23,7 @@ class EntryResult:
 @dataclass
 class CheckReport:
     results: list = field(default_factory=list)
+    data_root: Optional[str] = None
 
     @property
     def failures(self) -> list:
@@ -42,7 +43,17 @@ class CheckReport:
             lines.append(f"  {r.status:10s} {r.path}: {r.reason}" + (f" ({r.detail})" if r.detail else ""))
         if len(self.failures) > max_listed:
             lines.append(f"  ... and {len(self.failures) - max_listed} more")
-        return "\n".join(lines)
+        hint = self.all_missing_hint()
+        return "\n".join(lines + ([hint] if hint else []))
+
+    def all_missing_hint(self) -> str:
+        """When nothing exists, the usual cause is the folder the paths are relative to."""
+        if not self.results or any(r.reason != "missing" for r in self.results):
+            return ""
+        n = len(self.results)
+        if self.data_root:
+            return f"all {n} entries are missing under --data-root {self.data_root}: is it the right folder?"
+        return f"all {n} entries are missing: are the paths relative to a folder? pass --data-root"
 
 
 def check_video(path: str, min_frames: int = 1, backend: str = "pyav") -> EntryResult:
@@ -60,10 +71,12 @@ def check_video(path: str, min_frames: int = 1, backend: str = "pyav") -> EntryR
 
 
 def check_list(source: str, data_root: Optional[str] = None, min_frames: int = 1,
-               backend: str = "pyav", workers: int = 1, progress: bool = True) -> CheckReport:
+               backend: str = "pyav", workers: int = 1, progress: bool = True,
+               num_classes: Optional[int] = None) -> CheckReport:
+    """Decode every entry of ``source``; labels must lie in [0, num_classes) when it is given."""
     from tqdm import tqdm
 
-    samples = load_annotations(source, data_root=data_root)
+    samples = load_annotations(source, data_root=data_root, num_classes=num_classes)
     paths = [s.path for s in samples]
     bar = dict(total=len(paths), desc="check", unit="video", disable=not progress)
     if workers > 1:
@@ -72,7 +85,7 @@ def check_list(source: str, data_root: Optional[str] = None, min_frames: int = 1
                                          [backend] * len(paths), chunksize=8), **bar))
     else:
         results = [check_video(p, min_frames, backend) for p in tqdm(paths, **bar)]
-    return CheckReport(results)
+    return CheckReport(results, data_root)
 
 
 __all__ = ["CheckReport", "EntryResult", "check_list", "check_video"]

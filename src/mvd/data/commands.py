@@ -9,10 +9,13 @@ def _check(args: argparse.Namespace) -> int:
     from .check import check_list
     from .errors import AnnotationError
 
+    if args.num_classes is not None and args.num_classes < 1:
+        print(f"error: --num-classes must be positive, got {args.num_classes}", file=sys.stderr)
+        return 2
     try:
         report = check_list(args.list, data_root=args.data_root, min_frames=args.min_frames,
                             backend=args.backend, workers=args.workers,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, num_classes=args.num_classes)
     except (AnnotationError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -43,6 +46,8 @@ def register(subparsers) -> None:
     check.add_argument("--data-root", default=None, help="prefix for relative paths in the list")
     check.add_argument("--min-frames", type=int, default=16,
                        help="videos with fewer frames count as too short (default 16)")
+    check.add_argument("--num-classes", type=int, default=None,
+                       help="labels must lie in [0, NUM_CLASSES) (default: not checked)")
     check.add_argument("--backend", default="pyav", choices=("pyav", "decord"))
     check.add_argument("--workers", type=int, default=1, help="decoding processes")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -8,6 +8,7 @@ every epoch (``EpochLoader`` does it). Each video is decoded once per item; repe
 """
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import zlib
@@ -22,11 +23,13 @@ from . import sampling
 from .annotations import Sample
 from .decode import open_video
 from .erasing import cube_random_erase
-from .errors import DataError, VideoDecodeError
+from .errors import DataError, DecodeError, VideoDecodeError
 from .randaugment import VideoRandAugment
 from .robust import FailureTracker, load_with_replacement
 from .transforms import (center_crop, crop, frames_to_tensor, hflip, multiscale_crop_box, normalize,
                          random_resized_crop_box, resize, short_side_resize, to_cthw)
+
+log = logging.getLogger("mvd.data")
 
 # Per-dataset fine-tuning defaults (spec §4.4/§4.5): SSv2 labels depend on direction.
 DATASET_DEFAULTS = {
@@ -54,6 +57,17 @@ def _file_key(path: str):
 _FIXED_VIEW_STREAM = 0x766965
 
 
+def _progress(items, enabled: bool, desc: str):
+    """A tqdm bar over ``items`` when tqdm is installed and ``enabled``, else the plain items."""
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit="file")
+
+
 def dataset_defaults(name: Optional[str]) -> dict:
     """Sampling / flip / test-clip defaults for a dataset name (unknown names get K400's)."""
     return dict(DATASET_DEFAULTS.get((name or "").lower(), DATASET_DEFAULTS["k400"]))
@@ -63,28 +77,71 @@ class SampleDataset(torch.utils.data.Dataset):
     """Shared machinery of file-backed datasets: seeding per item, replacing unusable files.
 
     Subclasses implement ``load(sample, rng)`` and raise a ``DecodeError`` for a file they
-    cannot use; ``kind`` names the files in messages ("video", "image").
+    cannot use; ``kind`` names the files in messages ("video", "image"). Missing files are
+    found when the dataset is built (``check_paths``), damaged ones by ``check_files`` or when
+    an item first reads them.
     """
 
     kind = "file"
 
     def __init__(self, samples: Sequence[Sample], *, seed: int = 0, max_fail_fraction: float = 0.1,
-                 min_checked: int = 50, max_tries: int = 20, check_paths: bool = True):
+                 max_tries: int = 20, check_paths: bool = True):
         if not samples:
             raise DataError("the annotation list is empty")
         self.samples = list(samples)
         self.seed, self.max_tries = seed, max_tries
         self.epoch = 0
-        self.tracker = FailureTracker(len(self.samples), max_fail_fraction, min_checked, self.kind)
+        self.tracker = FailureTracker(len(self.samples), max_fail_fraction, self.kind)
         if check_paths:
-            self._check_some_paths_exist()
+            self._check_paths_exist()
 
-    def _check_some_paths_exist(self, probe: int = 64) -> None:
-        """Fail fast on a wrong --data-root: none of the first ``probe`` paths exist."""
-        paths = [s.path for s in self.samples[:probe]]
-        if not any(os.path.exists(p) for p in paths):
-            raise DataError(f"none of the first {len(paths)} listed {self.kind}s exist (e.g. "
-                            f"{paths[0]}); is --data-root right?")
+    def _check_paths_exist(self, examples: int = 5) -> None:
+        """Stat every listed path up front (cheap): a wrong --data-root, or more missing files
+        than the budget allows, stops here rather than partway through an epoch; the missing
+        files found are skipped later without another try."""
+        missing = [i for i, s in enumerate(self.samples) if not os.path.exists(s.path)]
+        if not missing:
+            return
+        names = ", ".join(self.samples[i].path for i in missing[:examples])
+        names += ", ..." if len(missing) > examples else ""
+        if len(missing) == len(self.samples):
+            raise DataError(f"none of the {len(missing)} listed {self.kind}s exist (e.g. "
+                            f"{self.samples[0].path}); is --data-root right?")
+        for i in missing:
+            self.tracker.record(i, "missing")
+        if self.tracker.over_budget():
+            raise DataError(f"{self.tracker.budget_message('missing')}: {names}")
+        log.warning("%d of the %d listed %ss are missing and will be skipped: %s", len(missing),
+                    len(self.samples), self.kind, names)
+
+    def probe(self, sample: Sample) -> None:
+        """Raise a DecodeError if ``sample`` cannot be used (default: load it once)."""
+        self.load(sample, np.random.default_rng(0))
+
+    def check_files(self, progress: bool = True, max_listed: int = 20) -> None:
+        """Open every listed file before any work: a run that would stop on bad data does so
+        now, naming every unusable file at once, instead of partway through an epoch (which
+        the stop loses). The files found bad are then skipped without another try."""
+        problems = []
+        for index in _progress(range(len(self.samples)), progress, f"checking {self.kind}s"):
+            sample = self.samples[index]
+            if self.tracker.is_bad(index):  # missing, found when the dataset was built
+                problems.append(f"{sample.path}: {self.tracker.reason(index)}")
+                continue
+            try:
+                self.probe(sample)
+            except DecodeError as error:
+                self.tracker.record(index, error.reason)
+                problems.append(str(error))
+        if not problems:
+            return
+        listing = "\n".join(f"  {p}" for p in problems[:max_listed])
+        if len(problems) > max_listed:
+            listing += f"\n  ... and {len(problems) - max_listed} more"
+        if self.tracker.over_budget():
+            raise DataError(f"{self.tracker.budget_message()}:\n{listing}")
+        log.warning("%d of the %d listed %ss are unusable and will be skipped:\n%s", len(problems),
+                    len(self.samples), self.kind, listing)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -129,6 +186,13 @@ class VideoDataset(SampleDataset):
         if frame_order not in sampling.FRAME_ORDERS:
             raise ValueError(f"frame_order must be one of {sampling.FRAME_ORDERS}, got {frame_order!r}")
         self.frame_order = frame_order
+
+    def probe(self, sample: Sample) -> None:
+        """Open the video and count its frames (demuxing, no decoding)."""
+        with open_video(sample.path, self.backend) as reader:
+            if len(reader) < self.min_frames:
+                raise VideoDecodeError(sample.path, "too_short",
+                                       f"{len(reader)} frames, need at least {self.min_frames}")
 
     def decode(self, sample: Sample, choose: Callable[[int], np.ndarray]):
         """Open ``sample``, pick frame indices with ``choose(num_frames)``, decode them once.

@@ -72,6 +72,9 @@ class EpochLoader:
         self._kwargs = dict(batch_size=batch_size, sampler=self.sampler, num_workers=num_workers,
                             collate_fn=collate_fn, drop_last=drop_last, pin_memory=pin_memory,
                             worker_init_fn=seed_worker, persistent_workers=False, **extra)
+        tracker = getattr(dataset, "tracker", None)
+        if tracker is not None:  # the failure budget counts the files this rank reads
+            tracker.set_share(len(self.sampler))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
