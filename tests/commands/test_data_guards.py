@@ -166,3 +166,19 @@ def test_help_documents_the_data_checks(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--check-data" in text and "does not depend on the order of the list" in text
 
+
+
+def test_pretraining_checks_every_file_before_training(synth, tmp_path, capsys):
+    """Masked pretraining (and so distillation, which shares its data) opens every listed
+    file before the first step."""
+    lines = [line.split()[0] for line in label_lines(synth)[:10]]
+    listed = tmp_path / "pretrain.csv"
+    listed.write_text("\n".join(lines + bad_videos(tmp_path, 3)) + "\n")
+    out = tmp_path / "out"
+    rc = main(["pretrain-video", "--output-dir", str(out), *with_data(data_args(synth), listed),
+               "--model", "videomae_tiny", "--model-options", '{"depth": 1, "decoder_depth": 1}',
+               "--batch-size", "2", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "3 of the 13 listed videos are unusable" in err
+    assert all(f"broken{i}.mp4" in err for i in range(3))
+    assert not list(out.glob("*.safetensors")) and not (out / "checkpoints").exists()

@@ -156,6 +156,7 @@ def masked_pretraining_data(cfg, dist, *, num_frames: int, patch_size: int, tube
                               max_fail_fraction=cfg.max_fail_fraction,
                               keep_in_memory=cfg.keep_in_memory,
                               fixed_views=getattr(cfg, "fixed_views", 0))
+    check_data_files(cfg, dataset, dist)
     loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
                           seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                           pin_memory=dist.device.type == "cuda")

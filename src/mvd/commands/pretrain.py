@@ -17,8 +17,8 @@ from ..engine.optim import parameter_groups
 from ..losses import image_pixel_targets, pixel_reconstruction_loss, video_pixel_targets
 from ..masking import random_mask
 from ..models.registry import create_model
-from .common import (DataOptions, ensure_synthetic_data, masked_pretraining_data, register_command,
-                     resolve_data_path, training_job)
+from .common import (DataOptions, check_data_files, ensure_synthetic_data, masked_pretraining_data,
+                     register_command, resolve_data_path, training_job)
 
 
 @dataclass
@@ -79,6 +79,7 @@ def image_pretraining_data(cfg: PixelPretrainConfig, dist, patch_size: int):
                                  labelled=False)
     dataset = ImageDataset(samples, input_size=cfg.input_size, seed=cfg.seed,
                            max_fail_fraction=cfg.max_fail_fraction)
+    check_data_files(cfg, dataset, dist)
     loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,
                           seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,
                           pin_memory=dist.device.type == "cuda")
