@@ -39,14 +39,33 @@ class RawCheckpoint:
     notes: list[str] = field(default_factory=list)
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc allows (os.umask can only be
+    read by setting it, which would briefly affect files other threads create)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never a torn file."""
+    """Write through a temporary file in the same folder, then rename: never a torn file.
+
+    mkstemp creates the file 0600 (and some writers recreate it so); it gets the mode a plain
+    open() would give (0666 less the umask), so weights are as readable as every other output.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

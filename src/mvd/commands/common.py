@@ -175,7 +175,11 @@ def training_job(name: str, model, train_module, groups, loss_fn, dataset, loade
 
 
 def run(config_cls, args: argparse.Namespace, body: Callable[[object, DistInfo, Path], int]) -> int:
-    """Parse the config, set up ranks and seeds, save the resolved config, run ``body``."""
+    """Parse the config, set up ranks and seeds, lock the output dir, save the resolved config,
+    run ``body``. Interrupts end in one line; a command nested in another passes them on."""
+    from ..engine.interrupt import TrainingInterrupted, command_scope
+    from ..engine.lock import OutputDirBusy, claim_output_dir
+    from ..engine.outdir import OutputDirError
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(config_cls, args.config, args)
@@ -185,21 +189,38 @@ def run(config_cls, args: argparse.Namespace, body: Callable[[object, DistInfo, 
     nested = torch.distributed.is_available() and torch.distributed.is_initialized()
     dist = init_distributed(getattr(config, "device", "auto"))
     output_dir = Path(args.output_dir)
-    try:
-        seed_everything(getattr(config, "seed", 0), dist.rank)
-        if dist.is_main:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            save_config(config, output_dir / "config.yaml")
-        return body(config, dist, output_dir)
-    except ConfigError as error:
-        print(f"mvd {args.command}: config error: {error}", file=sys.stderr)
-        return 2
-    except (DataError, AnnotationError, FileNotFoundError, CheckpointError) as error:
-        print(f"mvd {args.command}: error: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if not nested:  # a recipe run from inside another command keeps the caller's group
-            cleanup(dist)
+    with command_scope() as outermost:
+        try:
+            seed_everything(getattr(config, "seed", 0), dist.rank)
+            with claim_output_dir(output_dir, args.command, dist):
+                if dist.is_main:
+                    save_config(config, output_dir / "config.yaml")
+                return body(config, dist, output_dir)
+        except OutputDirError as error:
+            if dist.is_main:
+                print(f"mvd {args.command}: {error}", file=sys.stderr)
+            return 1 if isinstance(error, OutputDirBusy) else 2
+        except ConfigError as error:
+            print(f"mvd {args.command}: config error: {error}", file=sys.stderr)
+            return 2
+        except (DataError, AnnotationError, FileNotFoundError, CheckpointError) as error:
+            print(f"mvd {args.command}: error: {error}", file=sys.stderr)
+            return 1
+        except TrainingInterrupted as stop:
+            if not outermost:
+                raise
+            if dist.is_main:
+                print(f"mvd {args.command}: {stop}", file=sys.stderr)
+            return stop.exit_code
+        except KeyboardInterrupt:
+            if not outermost:
+                raise
+            if dist.is_main:
+                print(f"mvd {args.command}: interrupted", file=sys.stderr)
+            return 130
+        finally:
+            if not nested:  # a recipe run from inside another command keeps the caller's group
+                cleanup(dist)
 
 
 def register_command(subparsers, name: str, config_cls, body, help: str, description: str) -> None:

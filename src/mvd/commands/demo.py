@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 # flag -> DemoSettings field
@@ -26,11 +27,27 @@ def demo(args: argparse.Namespace) -> int:
             setattr(settings, name, getattr(args, name))
     out = Path(args.output_dir or ("runs/demo-quick" if args.quick else
                                    "runs/demo-long" if args.long else "runs/demo"))
-    try:
-        Demo(out, settings).run()
-    except RuntimeError as error:
-        print(f"mvd demo: {error}")
-        return 1
+    from ..engine.interrupt import TrainingInterrupted, command_scope
+    from ..engine.lock import OutputDirBusy, claim_output_dir
+    from ..engine.outdir import OutputDirError
+    # each stage runs as a nested command: interrupts reach this scope, which reports them once
+    with command_scope():
+        try:
+            with claim_output_dir(out, "demo"):
+                Demo(out, settings).run()
+        except OutputDirError as error:
+            print(f"mvd demo: {error}", file=sys.stderr)
+            return 1 if isinstance(error, OutputDirBusy) else 2
+        except TrainingInterrupted as stop:
+            print(f"mvd demo: {stop}", file=sys.stderr)
+            return stop.exit_code
+        except KeyboardInterrupt:
+            print("mvd demo: interrupted; re-run the same command to resume (finished stages "
+                  "are kept)", file=sys.stderr)
+            return 130
+        except RuntimeError as error:
+            print(f"mvd demo: {error}")
+            return 1
     return 0
 
 

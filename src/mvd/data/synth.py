@@ -136,6 +136,8 @@ def make_synthetic_dataset(out_dir: str, kind: str = "digits", progress: bool = 
     ``SYNTH_DEFAULTS``). Returns the description."""
     if kind not in SYNTH_DEFAULTS:
         raise ValueError(f"unknown synthetic dataset {kind!r}; choose from {sorted(SYNTH_DEFAULTS)}")
+    from ..engine.outdir import make_output_dir
+    make_output_dir(out_dir, "dataset folder")  # a path that is or lies below a file: one line
     options = {**SYNTH_DEFAULTS[kind], **options}
     if kind == "digits":
         from .moving_digits import make_moving_digits

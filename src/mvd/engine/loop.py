@@ -3,7 +3,8 @@
 A command supplies a :class:`TrainJob` (what to train, how to compute the loss on a batch, and
 the data); :func:`fit` does the rest. Data must be reproducible from (seed, epoch, position):
 ``job.batches(epoch, start)`` yields the micro-batches of ``epoch`` from index ``start``, which
-is how a run killed mid-epoch resumes bitwise identically.
+is how a run killed mid-epoch resumes bitwise identically. A run stopped by SIGINT / SIGTERM
+or by bad data saves its completed steps first (see :mod:`mvd.engine.interrupt`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from .logger import RunLogger
 from .optim import apply_schedules, build_optimizer
 from .schedules import cosine_schedule, scaled_lr, total_batch_size
 from ..checkpoint.io import save_model
+from ..data.errors import DataError
 from ..layers import Block
+from .interrupt import StopSignals, TrainingInterrupted
 from .state import (gather_model_state, latest_good_checkpoint, restore_training_state,
                     save_training_state)
 
@@ -193,14 +196,35 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
                 f"the loss became NaN/Inf at or before optimizer step {step}; nothing after the "
                 f"last good checkpoint was saved. Lower the lr or enable clip_grad.")
 
+    saved = {"step": progress["global_step"] if path is not None else None, "path": path}
+
     def save(epoch, step_in_epoch):
         check_finite()
-        save_training_state(ckpt_dir, step, job.model, optimizer, scaler,
-                            {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": step},
-                            keep=cfg.keep_checkpoints, sharded=sharded, is_main=dist.is_main)
+        saved["path"] = save_training_state(
+            ckpt_dir, step, job.model, optimizer, scaler,
+            {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": step},
+            keep=cfg.keep_checkpoints, sharded=sharded, is_main=dist.is_main)
+        saved["step"] = step
         barrier(dist)
 
-    try:
+    def stop_on_signal(epoch, step_in_epoch):
+        """After a complete step (every rank calls this at the same points)."""
+        signum = stop.requested()
+        if signum is None:
+            return
+        if saved["step"] != step:
+            save(epoch, step_in_epoch)
+        raise TrainingInterrupted(signum, step, saved["path"])
+
+    def save_before_data_error(epoch, step_in_epoch):
+        """The data pipeline gave up: keep this epoch's completed steps if the state is sound.
+        Only single-process: the other ranks are mid-step and cannot join a save."""
+        if not dist.enabled and saved["step"] != step and not bool(nonfinite):
+            save(epoch, step_in_epoch)
+            logger.message(f"saved {saved['path']} (step {step}) before stopping on a data error")
+
+    stop = StopSignals(dist, announce=dist.is_main)
+    with stop, contextlib.closing(logger):
         for epoch in range(progress["epoch"], cfg.epochs):
             step_in_epoch = progress["step_in_epoch"] if epoch == progress["epoch"] else 0
             batches = iter(job.batches(epoch, step_in_epoch * cfg.accum_steps))
@@ -208,7 +232,11 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
             while step_in_epoch < steps_per_epoch and step < total_steps:
                 apply_schedules(optimizer, lr_values[step], wd_values[step])
                 for micro in range(cfg.accum_steps):
-                    batch = next(batches)
+                    try:
+                        batch = next(batches)
+                    except DataError:
+                        save_before_data_error(epoch, step_in_epoch)
+                        raise
                     sync = micro == cfg.accum_steps - 1 or not dist.enabled
                     with contextlib.nullcontext() if sync else module.no_sync():
                         with torch.autocast(dist.device.type, dtype=dtype or torch.float32,
@@ -243,6 +271,8 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
                 periodic = cfg.save_every_steps and step % cfg.save_every_steps == 0
                 if periodic and step_in_epoch < steps_per_epoch:  # epoch ends save anyway
                     save(epoch, step_in_epoch)
+                if step_in_epoch < steps_per_epoch:  # at an epoch end, stop after its save
+                    stop_on_signal(epoch, step_in_epoch)
             del batches  # leftover micro-batches (< accum_steps) are dropped, never carried over
             if step_in_epoch < steps_per_epoch:  # stopped early by max_steps
                 save(epoch, step_in_epoch)
@@ -251,13 +281,15 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
             if epoch_stats:
                 logger.log(step, {f"epoch_{k}": v for k, v in epoch_stats.items()}, show=False)
             save(epoch + 1, 0)
+            stop_on_signal(epoch + 1, 0)
             if step >= total_steps:
                 break
-    finally:
-        logger.close()
-    weights = gather_model_state(job.model, sharded)
-    if dist.is_main:
-        save_model(job.model, output_dir / "model.safetensors", state_dict=weights,
-                   metadata={"global_step": str(step), **job.metadata})
-    barrier(dist)
+        weights = gather_model_state(job.model, sharded)
+        if dist.is_main:
+            save_model(job.model, output_dir / "model.safetensors", state_dict=weights,
+                       metadata={"global_step": str(step), **job.metadata})
+        barrier(dist)
+        signum = stop.requested()
+        if signum is not None:  # the run is complete; the command stops here
+            raise TrainingInterrupted(signum, step, output_dir / "model.safetensors")
     return last_metrics

@@ -113,8 +113,7 @@ def save_training_state(folder: str | os.PathLike, step: int, model: torch.nn.Mo
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"ckpt-{step:08d}"
     tmp = folder / f".ckpt-{step:08d}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    remove_unfinished(folder)
     tmp.mkdir()
     save_model(model, tmp / "model.safetensors", state_dict=weights)
     tensors, optim_meta = _optimizer_to_tensors(optim_state)
@@ -131,6 +130,16 @@ def save_training_state(folder: str | os.PathLike, step: int, model: torch.nn.Mo
     for old in list_checkpoints(folder)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def remove_unfinished(folder: Path) -> None:
+    """Delete ``.ckpt-*.tmp`` left by a run killed while saving (each can be as large as a
+    checkpoint). The output-dir lock makes this run their only writer."""
+    for leftover in folder.glob(".ckpt-*.tmp"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[Path]:
