@@ -52,6 +52,9 @@ class DataOptions:
         check(self.num_frames > 0 and self.sampling_rate > 0, "num_frames and sampling_rate must be positive")
         check(self.input_size > 0 and self.num_workers >= 0, "input_size must be positive, num_workers >= 0")
         check(self.backend in ("pyav", "decord"), f"backend must be pyav or decord, got {self.backend!r}")
+        from ..data import decode  # looked up here so the check sees decord as it is now
+
+        check(self.backend != "decord" or decode.decord_available(), decode.DECORD_MISSING)
         check(self.frame_order in FRAME_ORDERS,
               f"frame_order must be one of {', '.join(FRAME_ORDERS)}, got {self.frame_order!r}")
 
