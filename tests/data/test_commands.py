@@ -59,3 +59,20 @@ def test_data_check_without_data_root_suggests_it(videos, tmp_path, capsys):
         capsys.readouterr().out
     assert cli(["data", "check", lst, "--no-progress", "--data-root", str(tmp_path)]) == 1
     assert f"all 3 entries are missing under --data-root {tmp_path}" in capsys.readouterr().out
+
+
+def test_data_check_with_decord_missing_is_one_line(videos, tmp_path, capsys, monkeypatch):
+    from mvd.data import decode
+    monkeypatch.setattr(decode, "decord_available", lambda: False)
+    lst = write_list(tmp_path / "list.csv", ["h264.mp4 0"])
+    assert cli(["data", "check", lst, "--data-root", videos.root, "--no-progress",
+                "--backend", "decord", "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install decord, or use --backend pyav" in err and "Traceback" not in err
+
+
+def test_synth_into_a_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert cli(["synth", str(target / "ds"), "--num-videos", "3", "--no-progress"]) == 2
+    assert "is below a file" in capsys.readouterr().err

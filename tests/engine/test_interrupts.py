@@ -120,8 +120,11 @@ def _records_steps(out):
     return path.read_text().count('"loss"') if path.exists() else 0
 
 
-def test_ctrl_c_on_the_command_line_saves_and_resumes(synth_data, teacher_files, tmp_path):
-    """Ctrl-C reaches the whole process group, data-loader workers included."""
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_on_the_command_line_saves_and_resumes(signum, code, synth_data, teacher_files,
+                                                      tmp_path):
+    """Ctrl-C, or a scheduler's SIGTERM, reaches the whole process group, data-loader workers
+    included: the run still saves and resumes bit for bit."""
     base = [sys.executable, "-m", "mvd.cli"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -136,9 +139,9 @@ def test_ctrl_c_on_the_command_line_saves_and_resumes(synth_data, teacher_files,
     while _records_steps(tmp_path / "cut") < 1:
         assert process.poll() is None and time.time() - start < 120, process.stdout.read()
         time.sleep(0.02)
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signum)
     output, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output
+    assert process.returncode == code, output
     assert "Traceback" not in output, output
     last = [line for line in output.splitlines() if line.strip()][-1]
     assert last.startswith("mvd distill: interrupted at step ") and "saved " in last, output

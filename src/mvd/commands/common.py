@@ -234,6 +234,7 @@ def register_command(subparsers, name: str, config_cls, body, help: str, descrip
     add_arguments(parser, config_cls)
     parser.set_defaults(func=lambda args: run(config_cls, args, body))
 
+
 # Lists up to this size have every file opened before any work unless check_data says otherwise.
 CHECK_DATA_AUTO_LIMIT = 2000
 

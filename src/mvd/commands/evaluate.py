@@ -373,7 +373,9 @@ class PredictConfig:
         _check_views(self.num_clips, self.num_crops)
         check(self.sampling in (None, "dense", "uniform"), f"sampling must be dense or uniform, got {self.sampling!r}")
         check(self.sampling_rate > 0 and self.top_k > 0, "sampling_rate and top_k must be positive")
-        check(self.backend in ("pyav", "decord"), f"backend must be pyav or decord, got {self.backend!r}")
+        from ..data import decode
+        check(self.backend in decode.BACKENDS, f"backend must be pyav or decord, got {self.backend!r}")
+        check(self.backend != "decord" or decode.decord_available(), decode.DECORD_MISSING)
 
 
 def predict(cfg: PredictConfig, dist, output_dir: Path, videos: list[str]) -> int:

@@ -16,7 +16,7 @@ def _check(args: argparse.Namespace) -> int:
         report = check_list(args.list, data_root=args.data_root, min_frames=args.min_frames,
                             backend=args.backend, workers=args.workers,
                             progress=not args.no_progress, num_classes=args.num_classes)
-    except (AnnotationError, OSError) as exc:
+    except (AnnotationError, OSError, ImportError) as exc:  # ImportError: decord missing
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.format())
@@ -24,8 +24,14 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from ..engine.outdir import OutputDirError, check_output_dir
     from .synth import make_synthetic_dataset
 
+    try:
+        check_output_dir(args.out_dir, "dataset folder")
+    except OutputDirError as error:
+        print(f"mvd synth: error: {error}", file=sys.stderr)
+        return 2
     options = {"num_videos": args.num_videos, "num_frames": args.frames, "size": args.size,
                "fps": args.fps, "seed": args.seed}
     info = make_synthetic_dataset(args.out_dir, kind=args.kind, progress=not args.no_progress,

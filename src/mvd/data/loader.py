@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
 from typing import Callable, Optional
 
 import numpy as np
@@ -48,7 +49,13 @@ def multiview_collate(batch):
 
 
 def seed_worker(worker_id: int) -> None:
-    """worker_init_fn: derive ``random`` and ``numpy`` seeds from the worker's torch seed."""
+    """worker_init_fn: derive ``random`` and ``numpy`` seeds from the worker's torch seed.
+
+    Workers ignore SIGINT and SIGTERM: a scheduler signals the whole process group, and the
+    main process, which saves a checkpoint before it stops, shuts its workers down itself.
+    (Torch's own SIGTERM handler in a worker would kill it mid-batch and crash the save.)"""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     seed = torch.initial_seed() % 2 ** 32
     np.random.seed(seed)
     random.seed(seed)
