@@ -32,7 +32,8 @@ import mvd
 from mvd.losses import distillation_loss, pixel_reconstruction_loss, video_pixel_targets
 
 HERE = Path(__file__).parent
-# Reference figures measured on this 2-core CPU with the reference's own model code (brief).
+# Figures of the official MVD repository's own model code on this 2-core CPU, measured once
+# outside this script (it does not re-measure them).
 REFERENCE_S_PER_STEP = {"S<-B 16x112^2": 3.5, "S<-B 16x224^2": 20.0}
 REFERENCE_PEAK_GB = {"S<-B 16x112^2": 1.6, "S<-B 16x224^2": 3.0}
 CONFIGS = {

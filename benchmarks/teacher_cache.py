@@ -32,7 +32,7 @@ import bench  # noqa: E402  (same configs and step as the main CPU benchmark)
 import mvd  # noqa: E402
 from mvd.losses import distillation_loss  # noqa: E402
 
-K400_TRAIN_CLIPS = 240_000  # Kinetics-400 has about 240k training videos (MVD paper, §4)
+K400_TRAIN_CLIPS = 240_000  # Kinetics-400 has about 240k training videos (MVD paper, Sec. 4)
 
 
 def student_step(objective, optimizer, video, mask, targets) -> None:

@@ -1,4 +1,5 @@
-"""Losses of the method: feature distillation (spec §2) and normalised-pixel reconstruction.
+"""Losses of the method: feature distillation (MVD) and normalised-pixel reconstruction
+(VideoMAE / MAE).
 
 All losses are computed on the masked tokens only, averaged over every element (PyTorch's
 ``reduction='mean'``), exactly as the reference does.

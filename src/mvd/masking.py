@@ -1,4 +1,4 @@
-"""Token masks for masked modelling (spec §3). ``True`` marks a masked (hidden) token.
+"""Token masks for masked modelling. ``True`` marks a masked (hidden) token.
 
 Tokens are ordered t-major, then h, then w, like the patch embedding's output. Masks are drawn
 from an explicit ``torch.Generator`` so that data workers and tests control the randomness.

@@ -1,4 +1,5 @@
-"""`mvd smoke`: a one-minute check that the installed method works end to end on this machine.
+"""`mvd smoke`: a quick check (about 27 s on a 2-core CPU) that the installed method works end to
+end on this machine.
 
 It builds tiny teachers and a co-teaching student, runs a few distillation steps on one fixed
 random batch, and prints the shapes and the loss, which must fall (the student memorises the
@@ -56,7 +57,11 @@ def smoke(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("smoke", help="one-minute end-to-end check of the install")
+    parser = subparsers.add_parser(
+        "smoke", help="end-to-end check of the install (about 27 s on a 2-core CPU)",
+        description="Build tiny teachers and a co-teaching student, run a few distillation steps "
+                    "on one fixed random batch and check that the loss falls (about 27 s on a "
+                    "2-core CPU).")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=smoke)

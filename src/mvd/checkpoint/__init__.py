@@ -1,4 +1,4 @@
-"""Checkpoints: our safetensors format, and the official / Hugging Face layouts (spec §6)."""
+"""Checkpoints: our safetensors format, and the official / Hugging Face layouts."""
 from .huggingface import export_huggingface
 from .io import CheckpointError, read_checkpoint, save_model
 from .load import LoadReport, load_checkpoint, load_model

@@ -1,4 +1,4 @@
-"""Key layouts of the reference code bases and Hugging Face, mapped onto ours (spec §6.2).
+"""Key layouts of the official code bases (MVD, VideoMAE, MAE) and Hugging Face, mapped onto ours.
 
 Our layout puts every encoder under ``encoder.``; MVD decoders under ``decoders.{image,video}.``;
 pixel decoders under ``decoder.``; classifiers keep ``fc_norm.`` and ``head.`` at the top.

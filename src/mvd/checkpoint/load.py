@@ -39,7 +39,7 @@ def _expected_keys(model: nn.Module) -> tuple[tuple, tuple]:
             ("fc_norm.", "a teacher uses only its encoder"),
             ("head.", "a teacher uses only its encoder"),
         ), (("encoder.norm.", "unused: teachers return last-block features without the final "
-                              "LayerNorm (spec §1.6-1.7)"),)
+                              "LayerNorm, as in the official MVD code"),)
     return (), ()
 
 

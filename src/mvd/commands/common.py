@@ -27,7 +27,7 @@ log = logging.getLogger("mvd")
 
 @dataclass
 class DataOptions:
-    """Where the clips come from and how they are sampled (spec §4)."""
+    """Where the clips come from and how they are sampled."""
     data: str = option("", "annotation list file, annotation folder (train.csv/val.csv/test.csv) or class folders")
     data_root: Optional[str] = option(None, "folder prepended to relative paths in the lists")
     dataset: Optional[str] = option(None, "k400, ssv2, ucf101 or hmdb51: split files, class count, flip and sampling rules")
@@ -144,7 +144,7 @@ def epoch_batches(loader, epoch: int, start_batch: int):
 
 def masked_pretraining_data(cfg, dist, *, num_frames: int, patch_size: int, tubelet_size: int,
                             teacher_size=None):
-    """Unlabelled clips + masks for every masked-modelling stage (spec §4.2): (dataset, loader)."""
+    """Unlabelled clips + masks for every masked-modelling stage: (dataset, loader)."""
     from ..data.annotations import load_annotations
     from ..data.datasets import PretrainDataset
     from ..data.loader import build_loader

@@ -47,7 +47,7 @@ class DistillConfig(OptimConfig, DataOptions):
     fixed_views: int = option(0, "0: a fresh augmentation every epoch (paper); K: K fixed views per clip (frames + crop), only the mask changes")
     teacher_cache: str = option("", "directory that keeps teacher targets of the fixed views (needs fixed_views): teachers run once per view")
     teacher_cache_dtype: str = option("float16", "storage of cached targets: float16 (half the disk) or float32 (exact)")
-    decay_mask_tokens: bool = option(False, "apply weight decay to the mask tokens (reference quirk, spec §10.3)")
+    decay_mask_tokens: bool = option(False, "apply weight decay to the mask tokens, as the official code does by accident (its skip list names only 'mask_token')")
     device: str = option("auto", "auto, cpu or cuda")
 
     def validate(self) -> None:
@@ -203,5 +203,5 @@ def register(subparsers) -> None:
     register_command(
         subparsers, "distill", DistillConfig, distill,
         help="stage 2: distil a student from frozen image/video teachers (MVD)",
-        description="Masked video distillation (spec §1.5, §2, §5.2). The student sees tube-masked "
+        description="Masked video distillation (the MVD paper's stage 2). The student sees tube-masked "
                     "clips and regresses the frozen teachers' features at the masked positions.")

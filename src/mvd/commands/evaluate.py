@@ -416,7 +416,7 @@ def _register_predict(subparsers) -> None:
     parser = subparsers.add_parser(
         "predict", help="top-k labels of video files with a fine-tuned classifier",
         description="Classify video files: decode each once, average the softmax over the "
-                    "dataset's test views (spec §4.5), print the top-k labels and write "
+                    "dataset's test views (clips x crops), print the top-k labels and write "
                     "OUTPUT/predictions.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
@@ -441,7 +441,7 @@ def register(subparsers) -> None:
     register_command(
         subparsers, "test", MultiViewTestConfig, multiview_test,
         help="multi-view test of a fine-tuned classifier (top-1/top-5 per video)",
-        description="Final multi-view test (spec §4.5, §7): every rank writes per-view logits to "
+        description="Final multi-view test (clips x crops per video): every rank writes per-view logits to "
                     "OUTPUT/predictions/rank{r}.jsonl; rank 0 applies softmax per view, drops "
                     "repeated views, averages per video and writes OUTPUT/test_results.json and "
                     "OUTPUT/test_predictions.csv. --merge-only re-merges existing files.")

@@ -1,4 +1,5 @@
-"""`mvd finetune`: supervised fine-tuning of a classifier from a pretrained encoder (spec §4.4, §5.3)."""
+"""`mvd finetune`: supervised fine-tuning of a classifier from a pretrained encoder, as
+run_class_finetuning.py in the official MVD repository does."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ class FinetuneConfig(OptimConfig, DataOptions):
     num_classes: Optional[int] = option(None, "classes; every label must lie in [0, num_classes), checked before training (default: the dataset's count, or the largest training label + 1)")
     init_checkpoint: str = option("", "pretrained weights: an mvd distill/pretrain output or an official file ('' = from scratch)")
     trust_pickle: bool = option(False, "allow arbitrary unpickling of the init checkpoint")
-    layer_decay: float = option(0.75, "layer-wise lr decay (spec §5.1)")
+    layer_decay: float = option(0.75, "layer-wise lr decay: the head keeps the full lr, each layer below it one more factor of layer_decay")
     num_sample: int = option(2, "repeated augmentation: augmented views per decoded clip")
-    lr_batch_includes_repeats: bool = option(True, "count repeated views in lr scaling (false = reference, spec §10.7)")
+    lr_batch_includes_repeats: bool = option(True, "count repeated views (num_sample) in lr scaling; false = the official fine-tuning, which leaves them out")
     randaugment: Optional[str] = option("rand-m7-n4-mstd0.5-inc1", "video RandAugment policy (none to disable)")
     reprob: float = option(0.25, "cube random erasing probability")
     rrc_scale: tuple[float, ...] = option((0.08, 1.0), "random resized crop: area range of the crop, as a fraction of the frame")
@@ -46,10 +47,10 @@ class FinetuneConfig(OptimConfig, DataOptions):
     mixup_prob: float = option(1.0, "probability of mixing a batch")
     mixup_switch_prob: float = option(0.5, "probability of cutmix instead of mixup")
     smoothing: float = option(0.1, "label smoothing")
-    reference_cutmix: bool = option(False, "reproduce the reference's T x H CutMix slice (spec §10.6), parity only")
+    reference_cutmix: bool = option(False, "reproduce the official fine-tuning's CutMix, which cuts a T x H slice of 5-D clips instead of an H x W box (a bug of timm 0.4.12's Mixup; parity only)")
     validate_every: int = option(1, "single-view validation every N epochs (0: never)")
     device: str = option("auto", "auto, cpu or cuda")
-    # fine-tuning defaults of the reference (spec §5.1, §5.3)
+    # fine-tuning defaults of the official scripts (run_class_finetuning.py, finetune_on_*.sh)
     betas: tuple[float, ...] = option((0.9, 0.999), "AdamW betas")
     lr: float = option(5e-4, "base learning rate per 256 clips")
     min_lr: float = option(1e-6, "final learning rate per 256 clips")
@@ -165,6 +166,6 @@ def register(subparsers) -> None:
     register_command(
         subparsers, "finetune", FinetuneConfig, finetune,
         help="fine-tune a classifier from a pretrained encoder (action recognition)",
-        description="Supervised fine-tuning (spec §4.4, §5.3): RandAugment, random resized crop, "
+        description="Supervised fine-tuning, as the official MVD scripts do: RandAugment, random resized crop, "
                     "flip, cube erasing, repeated augmentation, Mixup/CutMix with label smoothing, "
                     "layer-wise lr decay, per-epoch single-view validation.")

@@ -22,11 +22,11 @@ from .errors import AnnotationError
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ogv")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")  # any case
 
-# Class counts the reference asserts (spec §4.4).
+# Class counts the official datasets.py asserts.
 NUM_CLASSES = {"k400": 400, "ssv2": 174, "ucf101": 101, "hmdb51": 51}
 
-# Which annotation file each stage reads (spec §4.4 table, §10.17): UCF101/HMDB51 validate on
-# test.csv and run the final multi-view test on val.csv.
+# Which annotation file each stage reads, as the official datasets.py does: UCF101/HMDB51
+# validate on test.csv and run the final multi-view test on val.csv.
 SPLIT_FILES = {
     "k400": {"train": "train.csv", "val": "val.csv", "test": "val.csv"},
     "ssv2": {"train": "train.csv", "val": "val.csv", "test": "val.csv"},

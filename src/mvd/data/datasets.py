@@ -2,7 +2,8 @@
 
 Randomness: each item draws from ``numpy.random.default_rng([seed, epoch, index])`` and a torch
 Generator seeded from it, so a batch is a pure function of (seed, epoch, index), whichever worker
-builds it, and no two workers or items share a stream (spec §10.13 fixed). Call ``set_epoch``
+builds it, and no two workers or items share a stream (the official fine-tuning loader's workers
+all started from the same numpy / random state). Call ``set_epoch``
 every epoch (``EpochLoader`` does it). Each video is decoded once per item; repeated views
 (``num_sample``) and test views reuse the decoded frames.
 """
@@ -31,7 +32,8 @@ from .transforms import (center_crop, crop, frames_to_tensor, hflip, multiscale_
 
 log = logging.getLogger("mvd.data")
 
-# Per-dataset fine-tuning defaults (spec §4.4/§4.5): SSv2 labels depend on direction.
+# Per-dataset fine-tuning defaults, as in the official kinetics.py / ssv2.py and scripts: SSv2
+# labels depend on direction, so SSv2 is never flipped; it samples uniformly (TSN segments).
 DATASET_DEFAULTS = {
     "ssv2": dict(sampling="uniform", flip=False, test_clips=2),
     "k400": dict(sampling="dense", flip=True, test_clips=5),
@@ -229,7 +231,7 @@ class VideoDataset(SampleDataset):
 
 
 class PretrainDataset(VideoDataset):
-    """MVD pretraining items (spec §4.2): (student (3,T,H,W), teacher (3,T,Ht,Wt), mask (N,) bool).
+    """MVD pretraining items: (student (3,T,H,W), teacher (3,T,Ht,Wt), mask (N,) bool).
 
     With ``num_sample`` > 1 each field is a list of that many views of the same decoded clip;
     ``pretrain_collate`` flattens them. Masks use ``mvd.masking`` (True = masked) on the token
@@ -299,7 +301,8 @@ class PretrainDataset(VideoDataset):
 
 
 class FinetuneDataset(VideoDataset):
-    """Classification items (spec §4.4 train, §4.5 val): (clip (3,T,S,S), label).
+    """Classification items (clip (3,T,S,S), label) for fine-tuning (train) and single-view
+    validation (val).
 
     ``mode='train'``: RandAugment on full frames, random resized crop, flip (if ``flip``), cube
     erasing; with ``num_sample`` > 1 the item is (list of clips, list of labels) from one decode.
@@ -362,7 +365,7 @@ class FinetuneDataset(VideoDataset):
 
 
 class MultiViewDataset(VideoDataset):
-    """Final multi-view test (spec §4.5), one item per video with all its views, decoded once.
+    """Final multi-view test, one item per video with all its views, decoded once.
 
     Item: (views (V,3,T,S,S), label, video_id, chunk_nb (V,), split_nb (V,)) with V =
     num_clips * num_crops, ordered clip-major. ``video_id`` is the listed path without extension,

@@ -1,4 +1,5 @@
-"""Cube random erasing (spec §4.4): one rectangle for the whole clip, fresh N(0,1) noise per frame."""
+"""Cube random erasing for fine-tuning: one rectangle for the whole clip, fresh N(0,1) noise per
+frame."""
 from __future__ import annotations
 
 import math

@@ -3,7 +3,7 @@
 Order is a pure function of (seed, epoch, rank, world size): ``DistributedSampler`` shuffles
 with ``seed + epoch``. Item randomness comes from the dataset's per-item streams; ``seed_worker``
 additionally gives each worker distinct ``random``/``numpy`` global states for any third-party
-code that uses them (the reference's fine-tune loader did not, spec §10.13).
+code that uses them (the official fine-tuning loader did not).
 """
 from __future__ import annotations
 

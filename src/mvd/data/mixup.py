@@ -1,4 +1,4 @@
-"""Batch Mixup / CutMix with label smoothing for video batches (spec §4.4, §10.6).
+"""Batch Mixup / CutMix with label smoothing for video batches (fine-tuning).
 
 CutMix cuts an H x W box through every frame. ``reference_cutmix=True`` reproduces timm 0.4.12
 on 5-D input, which slices ``x[:, :, yl:yh, xl:xh]`` = (T, H) of a (B, C, T, H, W) batch while

@@ -1,4 +1,4 @@
-"""Video RandAugment (spec §4.4): ``rand-m7-n4-mstd0.5-inc1`` with one draw per op for the clip.
+"""Video RandAugment for fine-tuning: ``rand-m7-n4-mstd0.5-inc1`` with one draw per op for the clip.
 
 For each of ``num_ops`` ops (chosen with replacement) the firing coin, the magnitude
 ~ N(m, mstd) clipped to [0, 10] and the sign are drawn once and reused on every frame, so all
@@ -82,11 +82,11 @@ class VideoRandAugment:
         self.prob, self.ops, self.fill, self.resample = prob, tuple(ops), fill, resample
 
     @classmethod
-    def from_string(cls, spec: str) -> "VideoRandAugment":
+    def from_string(cls, policy: str) -> "VideoRandAugment":
         """Parse timm-style ``rand-m7-n4-mstd0.5-inc1``. Only the increasing op set is provided."""
-        parts = spec.split("-")
+        parts = policy.split("-")
         if parts[0] != "rand":
-            raise ValueError(f"not a RandAugment spec: {spec!r}")
+            raise ValueError(f"not a RandAugment policy such as rand-m7-n4-mstd0.5-inc1: {policy!r}")
         kw = {}
         for part in parts[1:]:
             key, value = re.match(r"([a-z]+)(.*)", part).groups()
@@ -100,7 +100,7 @@ class VideoRandAugment:
                 if not int(value):
                     raise ValueError("only the increasing op set (inc1) is implemented")
             else:
-                raise ValueError(f"unknown RandAugment option {part!r} in {spec!r}")
+                raise ValueError(f"unknown RandAugment option {part!r} in {policy!r}")
         return cls(**kw)
 
     def draw(self, rng: np.random.Generator) -> list[AppliedOp]:

@@ -1,4 +1,4 @@
-"""Temporal sampling (spec §4.2, §4.4, §4.5): which frame indices a clip reads.
+"""Temporal sampling for pretraining, fine-tuning and testing: which frame indices a clip reads.
 
 Pure functions of (video length, settings, numpy Generator), so tests can pin them.
 """
@@ -60,7 +60,7 @@ def dense_test_indices(n: int, num_clips: int, num_frames: int = 16, stride: int
     """Test views for K400-style data: ``num_clips`` clips over the stride-``stride`` frame list.
 
     Clip k starts at int(k*(len-num_frames)/(num_clips-1)); one clip takes the centre (the
-    reference divides by zero there, spec §10.12).
+    official kinetics.py divides by zero there).
     """
     _check_length(n)
     strided = list(range(0, n, stride))
@@ -76,7 +76,8 @@ def dense_test_indices(n: int, num_clips: int, num_frames: int = 16, stride: int
 def uniform_test_indices(n: int, num_clips: int, num_segments: int = 16) -> list[np.ndarray]:
     """Test views for SSv2-style data: clip c takes, in each of the segments of length
     (n-1)/num_segments, the midpoint of sub-interval c of num_clips. For 2 clips this is the
-    reference's 32 midpoints split [c::2]; it also works for any other count (spec §10.12)."""
+    official ssv2.py's 32 midpoints split [c::2]; it also works for any other count (that slice
+    assumes 2)."""
     _check_length(n)
     tick = (n - 1) / num_segments
     sub = tick / num_clips

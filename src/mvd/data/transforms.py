@@ -46,7 +46,7 @@ def crop(clip, top: int, left: int, height: int, width: int):
     return clip[..., top:top + height, left:left + width]
 
 
-# ---- pretraining: GroupMultiScaleCrop with the 13 fixed positions (spec §4.2) ----------------
+# ---- pretraining: GroupMultiScaleCrop with the 13 fixed positions (official transforms.py) ----
 
 def fixed_crop_offsets(width: int, height: int, crop_w: int, crop_h: int,
                        more_fix_crop: bool = True) -> list[tuple[int, int]]:
@@ -75,7 +75,7 @@ def multiscale_crop_box(width: int, height: int, size: int, rng: np.random.Gener
     return x, y, w, h
 
 
-# ---- fine-tuning: SlowFast random_resized_crop (spec §4.4) ------------------------------------
+# ---- fine-tuning: SlowFast random_resized_crop (official video_transforms.py) -----------------
 
 def random_resized_crop_box(height: int, width: int, rng: np.random.Generator,
                             scale: tuple[float, float] = (0.08, 1.0),

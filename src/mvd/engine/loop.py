@@ -39,7 +39,7 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class OptimConfig:
-    """Options every training command shares (spec §5.1)."""
+    """Options every training command shares: AdamW, lr / weight-decay schedules, batch scaling."""
     epochs: int = option(1, "training epochs (the cosine schedule spans all of them)")
     batch_size: int = option(2, "clips per process per micro-step, before repeated augmentation")
     accum_steps: int = option(1, "micro-steps accumulated per optimizer step")
@@ -50,13 +50,13 @@ class OptimConfig:
     weight_decay: float = option(0.05, "AdamW weight decay")
     weight_decay_end: Optional[float] = option(None, "final weight decay of a cosine wd schedule (default: constant)")
     betas: tuple[float, ...] = option((0.9, 0.95), "AdamW betas")
-    clip_grad: Optional[float] = option(None, "max gradient norm (default: no clipping, as the reference)")
+    clip_grad: Optional[float] = option(None, "max gradient norm (default: no clipping, as the official MVD scripts)")
     precision: str = option("auto", "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16 or fp16")
     save_every_steps: int = option(0, "also save a checkpoint every N optimizer steps (0: epochs only)")
     keep_checkpoints: int = option(2, "resumable checkpoints kept in OUTPUT/checkpoints")
     log_every: int = option(10, "log every N optimizer steps")
     max_steps: Optional[int] = option(None, "stop after N optimizer steps in all (schedule unchanged)")
-    stop_after_epochs: Optional[int] = option(None, "stop after N epochs of the schedule laid out for `epochs` (the reference fine-tunes from epoch 400 of 401)")
+    stop_after_epochs: Optional[int] = option(None, "stop after N epochs of the schedule laid out for `epochs` (the official MVD scripts fine-tune from epoch 400 of 401)")
     resume: str = option("auto", "auto (latest good checkpoint in the output dir), none, or a checkpoint folder")
     compile: bool = option(False, "torch.compile the training module (CUDA; compiles on the first steps)")
     parallel: str = option("ddp", "multi-process strategy: ddp (replicate) or fsdp (shard the trained model; for L/H)")

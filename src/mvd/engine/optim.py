@@ -1,4 +1,5 @@
-"""Parameter groups (weight-decay rules, layer-wise lr decay) and the AdamW optimizer (spec §5.1)."""
+"""Parameter groups (weight-decay rules, layer-wise lr decay) and the AdamW optimizer, with the
+rules of the official MVD repository's optim_factory.py."""
 from __future__ import annotations
 
 import re
@@ -13,8 +14,9 @@ _BLOCK = re.compile(r"^encoder\.blocks\.(\d+)\.")
 def no_weight_decay(name: str, param: torch.Tensor, decay_mask_tokens: bool = False) -> bool:
     """1-D parameters (biases, norms, q/v biases), ``*.bias``, and learned tokens get no decay.
 
-    The reference decays MVD's ``mask_token_img`` / ``mask_token_vid`` by accident (its skip
-    list matches the exact name 'mask_token', spec §10.3); ``decay_mask_tokens=True`` keeps that.
+    The official code decays MVD's ``mask_token_img`` / ``mask_token_vid`` by accident: its skip
+    list (``no_weight_decay()`` in modeling_student.py) excludes only parameters named exactly
+    'mask_token'. ``decay_mask_tokens=True`` keeps that behaviour.
     """
     if param.ndim <= 1 or name.endswith(".bias"):
         return True

@@ -1,7 +1,8 @@
-"""Learning-rate / weight-decay schedules and batch-size scaling (spec §5.1).
+"""Learning-rate / weight-decay schedules and batch-size scaling, as in the official scripts.
 
 One value per *optimizer* step. The schedule has exactly ``epochs * steps_per_epoch`` entries and
-the training loop never indexes past it (the reference could, spec §10.2).
+the training loop never indexes past it (the official loop could read past the end of its
+schedule arrays).
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def total_batch_size(batch_size: int, accum_steps: int, world_size: int,
     """Clips per optimizer step used for lr scaling.
 
     ``num_repeats`` is repeated augmentation (several views of each decoded clip). The reference
-    counts them for pretraining but not for fine-tuning (spec §10.7); ``count_repeats=False``
-    reproduces the latter for parity.
+    counts them for pretraining (run_mvd_pretraining.py) but not for fine-tuning
+    (run_class_finetuning.py); ``count_repeats=False`` reproduces the latter for parity.
     """
     return batch_size * accum_steps * world_size * (num_repeats if count_repeats else 1)

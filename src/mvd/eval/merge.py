@@ -1,8 +1,8 @@
-"""Multi-view merge (spec §7): per-view logits -> one averaged probability vector per video.
+"""Multi-view merge: per-view logits -> one averaged probability vector per video.
 
-Fixes over the reference (spec §10.15): duplicate views are keyed by the tuple
-(video id, chunk, split) rather than concatenated strings (so "v", 1, 11 and "v", 11, 1 stay
-distinct); video ids are listed paths, not basenames; no process pool or first-line quirk.
+Fixes over ``merge`` in the official engine_for_finetuning.py: duplicate views are keyed by the
+tuple (video id, chunk, split) rather than concatenated strings (so "v", 1, 11 and "v", 11, 1
+stay distinct); video ids are listed paths, not basenames; no process pool or first-line quirk.
 """
 from __future__ import annotations
 

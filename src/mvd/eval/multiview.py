@@ -1,4 +1,4 @@
-"""Multi-view inference (spec §7): every rank scores its shard's views and writes them to disk.
+"""Multi-view inference: every rank scores its shard's views and writes them to disk.
 
 Writing per-view logits (not accuracies) lets rank 0 merge exactly, dedupe the sampler's
 padding, and re-merge later without the model (``mvd test --merge-only``).

@@ -1,4 +1,4 @@
-"""Multi-head self-attention in both bias layouts the method needs (spec §1.1, §1.6).
+"""Multi-head self-attention in both bias layouts the method needs (student vs. MAE image teacher).
 
 ``bias="qv"``: BEiT/VideoMAE layout (student, decoders, video teacher, classifier): one
 bias-free ``qkv`` Linear plus learnable ``q_bias`` and ``v_bias``; keys get no bias.

@@ -1,7 +1,8 @@
 """Pre-norm transformer block: x + DropPath(Attn(LN(x))), then x + DropPath(MLP(LN(x))).
 
 Every model of the method uses this block; only the attention bias layout differs. There is no
-layer scale because every MVD model is built with ``init_values=0`` (spec §1.1).
+layer scale because every MVD model is built with ``init_values=0`` (the default of the official
+models, which the scripts keep).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The three fixed position tables of the reference (spec §1.3). None of them is learned.
+"""The three fixed position tables of the official models. None of them is learned.
 
 * ``sincos_3d``: student encoder, student decoders and classifier.
 * ``sinusoid_1d``: the VideoMAE encoder (video teacher) and the VideoMAE pixel decoder.

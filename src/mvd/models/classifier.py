@@ -1,4 +1,5 @@
-"""Action classifier for fine-tuning (spec §1.9): encoder -> mean pool -> fc_norm -> head."""
+"""Action classifier for fine-tuning: encoder -> mean pool -> fc_norm -> head (modeling_finetune.py
+in the official MVD repository)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
-"""Weight initialisations of the reference models (spec §1.9, §1.10), as reusable functions."""
+"""Weight initialisations of the official models (pretraining and fine-tuning), as reusable
+functions."""
 from __future__ import annotations
 
 import torch
@@ -24,6 +25,7 @@ def init_linear_and_norm(module: nn.Module, linear_init: str) -> None:
 
 
 def init_token(token: torch.Tensor, std: float = 0.02, truncate_at_std: bool = False) -> None:
-    """Mask / cls tokens. MVD truncates its mask tokens at ±std (spec §1.10)."""
+    """Mask / cls tokens. MVD truncates its mask tokens at ±std (modeling_student.py in the official
+    MVD repository); others are cut at ±2."""
     bound = std if truncate_at_std else 2.0
     nn.init.trunc_normal_(token, std=std, a=-bound, b=bound)

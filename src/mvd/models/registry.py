@@ -69,7 +69,8 @@ def _videomae_encoder(size: str, img_size: int, patch_size: int, num_frames: int
 
 def image_teacher(size: str, *, img_size: Optional[int] = None, patch_size: Optional[int] = None,
                   tubelet_size: int = 2, depth: Optional[int] = None) -> nn.Module:
-    """MAE encoder as a frame-by-frame teacher (ViT-H/14 defaults to 196 px, spec §4.3)."""
+    """MAE encoder as a frame-by-frame teacher (ViT-H/14 defaults to 196 px: a 14x14 grid like the
+    students')."""
     return ImageTeacher(_image_encoder(size, img_size, patch_size, depth, 0.0, False),
                         tubelet_size=tubelet_size)
 

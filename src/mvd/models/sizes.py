@@ -1,4 +1,4 @@
-"""Model sizes (spec §1.4, §1.5, §5.2) in one table, so every family agrees on them."""
+"""Model sizes (encoders, MVD decoders, teachers) in one table, so every family agrees on them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +26,8 @@ ENCODERS = {
     "huge": EncoderSize(1280, 32, 16),
 }
 
-# MVD feature decoders per student size (spec §1.5 table; tiny follows the S/B rule Dd = D).
+# MVD feature decoders per student size, as in the official models and pretraining scripts
+# (tiny follows the S/B rule: decoder width = encoder width).
 STUDENT_DECODERS = {
     "tiny": DecoderSize(192, 2, 3),
     "small": DecoderSize(384, 2, 6),
@@ -53,7 +54,7 @@ MAE_DECODERS = {
     "huge": DecoderSize(512, 8, 16),
 }
 
-# MAE image encoders: ViT-H/14 at 196 px keeps the 14x14 grid of the students (spec §1.4).
+# MAE image encoders: ViT-H/14 at 196 px keeps the 14x14 grid of the students.
 IMAGE_PATCH = {"tiny": 16, "small": 16, "base": 16, "large": 16, "huge": 14}
 IMAGE_INPUT = {"tiny": 224, "small": 224, "base": 224, "large": 224, "huge": 196}
 

@@ -1,4 +1,4 @@
-"""The MVD student (spec §1.5): a video ViT on visible tokens plus one feature decoder per teacher.
+"""The MVD student: a video ViT on visible tokens plus one feature decoder per teacher.
 
 Read together with :mod:`mvd.objective`, this is the paper's Algorithm 1: the student encodes the
 visible tubes ``q_vis``; each decoder ``g_b`` sees ``concat(q_vis, mask tokens)`` and predicts the

@@ -1,6 +1,6 @@
-"""Frozen teachers that turn a clip into targets on the student's token grid (spec §1.6–1.8).
+"""Frozen teachers that turn a clip into targets on the student's token grid.
 
-Both return the **last block's tokens without the final LayerNorm** (the reference loads that
+Both return the **last block's tokens without the final LayerNorm** (the official code loads that
 norm but never applies it), always in eval mode. They run under ``torch.inference_mode`` (no
 autograd bookkeeping at all); their outputs are inference tensors, which the loss only reads
 through a gather, so nothing of them is saved for backward.

@@ -8,7 +8,8 @@ cls token, and whether a final LayerNorm exists.
 ``MaskedTokenDecoder`` is every decoder of the method: the two MVD feature decoders, the VideoMAE
 pixel decoder and the MAE pixel decoder. It projects the encoder's visible tokens, appends one
 mask token per hidden position, adds fixed positions, runs blocks and predicts only the hidden
-positions (visible tokens first, then masked, both in ascending token order; spec §1.5).
+positions (visible tokens first, then masked, both in ascending token order, as the official
+student does).
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ class VisionTransformer(nn.Module):
         self.pos_embed_kind = pos_embed
         self.grad_checkpointing = grad_checkpointing
         self.patch_embed = PatchEmbed(in_chans, dim, patch_size, tubelet_size)
-        # Fixed table, rebuilt at construction and never saved (spec §1.3).
+        # Fixed table, rebuilt at construction and never saved (it is not learned).
         self.register_buffer("pos_embed", build_position_table(pos_embed, dim, self.grid),
                              persistent=False)
         self.num_prefix_tokens = 1 if cls_token else 0
