@@ -121,6 +121,22 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
 
 
+def _check_finetune_optimisation(cfg, exp):
+    """Batch, schedule and lr scaling of a fine-tuning recipe against its script's numbers."""
+    assert (cfg.batch_size, cfg.accum_steps, cfg.epochs) == (exp["bs"], exp["uf"], exp["epochs"])
+    assert (cfg.lr, cfg.min_lr) == (exp["lr"], exp["min_lr"])
+    assert cfg.warmup_epochs == 5 and cfg.warmup_steps <= 0
+    assert tuple(cfg.betas) == (0.9, 0.999)
+    assert cfg.weight_decay == 0.05 and cfg.weight_decay_end is None and cfg.clip_grad is None
+    assert cfg.layer_decay == exp["layer_decay"]
+    total = total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample,
+                             cfg.lr_batch_includes_repeats)
+    assert total == exp["total"]
+    assert total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample) == exp["clips"]
+    assert _close(scaled_lr(cfg.lr, total), exp["scaled_lr"])
+    assert _close(scaled_lr(cfg.min_lr, total), exp["scaled_min_lr"])
+
+
 def test_every_reference_script_has_exactly_one_recipe():
     assert sorted(p.stem for p in (CONFIGS / "pretrain").glob("*.yaml")) == sorted([*PRETRAIN, *MAE_PRETRAIN])
     assert sorted(p.stem for p in (CONFIGS / "finetune").glob("*.yaml")) == sorted([*FINETUNE, *TRANSFER])
@@ -273,18 +289,7 @@ def test_finetune_recipe(name):
     assert cfg.smoothing == 0.1 and cfg.reference_cutmix is False
 
     # optimisation (spec §5.1, §5.3)
-    assert (cfg.batch_size, cfg.accum_steps, cfg.epochs) == (exp["bs"], exp["uf"], exp["epochs"])
-    assert (cfg.lr, cfg.min_lr) == (exp["lr"], exp["min_lr"])
-    assert cfg.warmup_epochs == 5 and cfg.warmup_steps <= 0
-    assert tuple(cfg.betas) == (0.9, 0.999)
-    assert cfg.weight_decay == 0.05 and cfg.weight_decay_end is None and cfg.clip_grad is None
-    assert cfg.layer_decay == exp["layer_decay"]
-    total = total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample,
-                             cfg.lr_batch_includes_repeats)
-    assert total == exp["total"]
-    assert total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample) == exp["clips"]
-    assert _close(scaled_lr(cfg.lr, total), exp["scaled_lr"])
-    assert _close(scaled_lr(cfg.min_lr, total), exp["scaled_min_lr"])
+    _check_finetune_optimisation(cfg, exp)
 
     # the init checkpoint is the matching pretraining recipe's output
     assert exp["pretrain"] in Path(cfg.init_checkpoint).parts
@@ -361,18 +366,7 @@ def test_transfer_finetune_recipe(name):
     assert cfg.smoothing == 0.1
 
     # optimisation
-    assert (cfg.batch_size, cfg.accum_steps, cfg.epochs) == (exp["bs"], exp["uf"], exp["epochs"])
-    assert (cfg.lr, cfg.min_lr) == (exp["lr"], exp["min_lr"])
-    assert cfg.warmup_epochs == 5 and cfg.warmup_steps <= 0
-    assert tuple(cfg.betas) == (0.9, 0.999)
-    assert cfg.weight_decay == 0.05 and cfg.weight_decay_end is None and cfg.clip_grad is None
-    assert cfg.layer_decay == exp["layer_decay"]
-    total = total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample,
-                             cfg.lr_batch_includes_repeats)
-    assert total == exp["total"]
-    assert total_batch_size(cfg.batch_size, cfg.accum_steps, exp["gpus"], cfg.num_sample) == exp["clips"]
-    assert _close(scaled_lr(cfg.lr, total), exp["scaled_lr"])
-    assert _close(scaled_lr(cfg.min_lr, total), exp["scaled_min_lr"])
+    _check_finetune_optimisation(cfg, exp)
 
     # initialised from the K400 pretraining of the B student with the B teachers
     assert B400 in Path(cfg.init_checkpoint).parts

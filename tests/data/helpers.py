@@ -20,8 +20,10 @@ def index_frames(n: int, height: int, width: int) -> np.ndarray:
 
 
 def write(path: str, frames: np.ndarray, codec: str, pix_fmt: str = "yuv420p", fps: int = 25,
-          options: dict | None = None) -> str:
-    with av.open(path, mode="w") as container:
+          options: dict | None = None, container_format: str | None = None) -> str:
+    """Encode ``frames`` (uint8 (T, H, W, 3)) with PyAV; the container follows the extension
+    unless ``container_format`` names one (raw ``h264`` streams have no extension PyAV knows)."""
+    with av.open(path, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = pix_fmt
@@ -60,19 +62,7 @@ def textured_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarra
 
 def write_format(path: str, frames: np.ndarray, codec: str, container_format: str | None = None,
                  options: dict | None = None, fps: int = 25) -> str:
-    """Like ``write`` but with an explicit container format (raw ``h264`` streams have no extension
-    PyAV can guess from)."""
-    with av.open(path, mode="w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
-        stream.options = options or {}
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write(path, frames, codec, fps=fps, options=options, container_format=container_format)
 
 
 def stream_copy_cut(src: str, dst: str, first_packet: int) -> str:
@@ -86,3 +76,17 @@ def stream_copy_cut(src: str, dst: str, first_packet: int) -> str:
                 packet.stream = copy
                 out.mux(packet)
     return dst
+
+
+def count_decoded(reader, monkeypatch) -> list:
+    """The frame indices ``reader`` decodes from now on (every seek's decoded run, in order)."""
+    decoded = []
+    original = reader._decode_from
+
+    def counting(key):
+        for item in original(key):
+            decoded.append(item[0])
+            yield item
+
+    monkeypatch.setattr(reader, "_decode_from", counting)
+    return decoded

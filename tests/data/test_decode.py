@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from .helpers import level
+from .helpers import count_decoded, level
 from mvd.data.decode import decord_available, open_video, read_all_frames
 from mvd.data.errors import VideoDecodeError
 
@@ -50,15 +50,7 @@ def test_odd_size_and_frame_folder_shapes(videos):
 def test_seeking_decodes_less_than_everything(videos, monkeypatch):
     """A late frame of a long multi-GOP video must not require decoding from frame 0."""
     with open_video(videos.long) as reader:
-        decoded = []
-        original = reader._decode_from
-
-        def counting(key):
-            for item in original(key):
-                decoded.append(item[0])
-                yield item
-
-        monkeypatch.setattr(reader, "_decode_from", counting)
+        decoded = count_decoded(reader, monkeypatch)
         reader.get_frames([140])
         assert 0 < len(decoded) <= 40
 

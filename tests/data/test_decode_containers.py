@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from .helpers import stream_copy_cut, textured_frames, write_format
+from .helpers import count_decoded, stream_copy_cut, textured_frames, write_format
 from mvd.data import decode
 from mvd.data.check import check_video
 from mvd.data.decode import open_video, read_all_frames
@@ -93,15 +93,7 @@ def test_late_frame_does_not_decode_the_whole_file(clips, name, monkeypatch):
     """Seeking to the keyframe group (every ~30 frames) still works where timestamps are untrusted;
     an open group costs one group more."""
     with open_video(clips.paths[name]) as reader:
-        decoded = []
-        original = reader._decode_from
-
-        def counting(key):
-            for item in original(key):
-                decoded.append(item[0])
-                yield item
-
-        monkeypatch.setattr(reader, "_decode_from", counting)
+        decoded = count_decoded(reader, monkeypatch)
         np.testing.assert_array_equal(reader.get_frames([100]), clips.truth[name][[100]])
         assert 0 < len(decoded) <= (40 if name in CLOSED else 72)
 
