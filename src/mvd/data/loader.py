@@ -8,6 +8,7 @@ code that uses them (the official fine-tuning loader did not).
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 from typing import Callable, Optional
@@ -48,14 +49,21 @@ def multiview_collate(batch):
             torch.cat(splits))
 
 
+def _exit_quietly(signum, frame) -> None:
+    os._exit(0)
+
+
 def seed_worker(worker_id: int) -> None:
     """worker_init_fn: derive ``random`` and ``numpy`` seeds from the worker's torch seed.
 
-    Workers ignore SIGINT and SIGTERM: a scheduler signals the whole process group, and the
-    main process, which saves a checkpoint before it stops, shuts its workers down itself.
-    (Torch's own SIGTERM handler in a worker would kill it mid-batch and crash the save.)"""
+    Ctrl-C reaches the whole process group: workers ignore SIGINT and let the main process,
+    which saves a checkpoint first, shut them down. On SIGTERM (the main process's shutdown, or
+    a scheduler signalling the group) a worker exits with status 0: dying *by* the signal, as
+    torch's own handler does for a signal from elsewhere, makes the main process raise
+    "worker killed" at a random point of the step it is finishing before it saves, and ignoring
+    SIGTERM would keep a worker alive that the main process needs to end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_quietly)
     seed = torch.initial_seed() % 2 ** 32
     np.random.seed(seed)
     random.seed(seed)

@@ -223,6 +223,13 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
             save(epoch, step_in_epoch)
             logger.message(f"saved {saved['path']} (step {step}) before stopping on a data error")
 
+    def stop_after_loader_failure(epoch, step_in_epoch):
+        """A signal arrived and the data loader failed before the step was complete: keep
+        the completed steps (single-process; other ranks cannot join a save) and stop."""
+        if not dist.enabled and saved["step"] != step and not bool(nonfinite):
+            save(epoch, step_in_epoch)
+        raise TrainingInterrupted(stop.signum, step, saved["path"]) from None
+
     stop = StopSignals(dist, announce=dist.is_main)
     with stop, contextlib.closing(logger):
         for epoch in range(progress["epoch"], cfg.epochs):
@@ -237,6 +244,12 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
                     except DataError:
                         save_before_data_error(epoch, step_in_epoch)
                         raise
+                    except Exception:
+                        # A scheduler's SIGTERM to the whole process group also ends the loader
+                        # workers; the loader then fails while this process is stopping anyway.
+                        if stop.signum is None:
+                            raise
+                        stop_after_loader_failure(epoch, step_in_epoch)
                     sync = micro == cfg.accum_steps - 1 or not dist.enabled
                     with contextlib.nullcontext() if sync else module.no_sync():
                         with torch.autocast(dist.device.type, dtype=dtype or torch.float32,
