@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 
 import pytest
@@ -7,6 +8,11 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))  # reference_impl / official_layouts helpers
 
 torch.set_num_threads(2)
+
+# Interrupt tests send SIGINT as a terminal's Ctrl-C does. A shell starts background jobs with
+# SIGINT ignored (and runs keep an ignored signal ignored, on purpose), so give this process and
+# the commands it starts the interactive default whatever shell launched the suite.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Tiny clip geometry used across model tests: 4 frames of 32x32 -> token grid (2, 2, 2).
 FRAMES, SIZE = 4, 32
