@@ -1,23 +1,31 @@
 """CPU benchmark of the method: one command, a table, a JSON file and a history line.
 
-    python benchmarks/bench.py [--quick] [--label TEXT] [--json out.json]
+    python benchmarks/bench.py [--quick] [--reference-dir PATH] [--label TEXT] [--json out.json]
 
 Measures, in one run on this machine:
 * the machine's fp32 matmul rate (the MFU denominator);
 * the MVD distillation step (student fwd+bwd, both teachers, loss, AdamW) for a tiny config and
   for a ViT-S student with ViT-B teachers at 16x112^2 and 16x224^2, batch 2: median s/step,
-  clips/s, peak RSS (each config in a fresh process), the share of time per part, and achieved
-  FLOP/s of the step and of a teacher forward as a fraction of the matmul rate;
+  clips/s, peak RSS, the share of time per part, and achieved FLOP/s of the step and of a teacher
+  forward as a fraction of the matmul rate;
+* with ``--reference-dir PATH`` (a checkout of https://github.com/ruiwang2021/mvd), the same step
+  of the official code, imported from PATH at run time (see reference_shim.py; nothing of it is
+  copied here), for the S<-B configs. Ours and the reference each live in their own worker
+  process (so each peak RSS is its own) and are timed alternately in this run: after two warm-up
+  steps each, ROUNDS rounds of "ours k steps, reference k steps" (order flipped every round);
+  the table gives both medians and their ratio. Without ``--reference-dir`` the reference
+  columns print "–";
 * peers: our video_teacher_base forward vs transformers' VideoMAEModel (sdpa), and our
   videomae_base pretraining step vs VideoMAEForPreTraining, same input, random weights, fp32;
 * the data pipeline's clips/s per loader worker next to the step, i.e. how many workers feed it.
 Every run appends its numbers to benchmarks/results/history.jsonl (with the git commit), so
-optimisations are measured before/after. `--quick` runs only the tiny config.
+optimisations are measured before/after. `--quick` runs only the tiny config (no reference).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -32,16 +40,39 @@ import mvd
 from mvd.losses import distillation_loss, pixel_reconstruction_loss, video_pixel_targets
 
 HERE = Path(__file__).parent
-# Figures of the official MVD repository's own model code on this 2-core CPU, measured once
-# outside this script (it does not re-measure them).
-REFERENCE_S_PER_STEP = {"S<-B 16x112^2": 3.5, "S<-B 16x224^2": 20.0}
-REFERENCE_PEAK_GB = {"S<-B 16x112^2": 1.6, "S<-B 16x224^2": 3.0}
+DASH = "–"  # a figure not measured in this run
+ON_PAR = 0.05  # ratios within ±5 % are reported as on par, not as a lead
 CONFIGS = {
     "tiny 8x64^2": dict(student="student_tiny", teacher="tiny", frames=8, size=64, batch=2,
                         depth=4, teacher_depth=4),
     "S<-B 16x112^2": dict(student="student_small", teacher="base", frames=16, size=112, batch=2),
     "S<-B 16x224^2": dict(student="student_small", teacher="base", frames=16, size=224, batch=2),
 }
+# configs the official code can build (it has no tiny models): ViT-S student, ViT-B teachers
+REFERENCE_CONFIGS = {"S<-B 16x112^2", "S<-B 16x224^2"}
+
+
+def _cpu_sdpa_flop_mapping() -> dict:
+    """FLOP formulas for the CPU kernel of ``scaled_dot_product_attention``, which torch's
+    FlopCounterMode does not count (it counts 0 FLOPs for it: ours would look cheaper than an
+    explicit ``softmax(q k^T) v`` doing the same products). Same formulas as its GPU kernels."""
+    from torch.utils import flop_counter
+    aten = torch.ops.aten
+    if not hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        return {}
+
+    def forward(query, key, value, *args, out_shape=None, **kwargs):
+        return flop_counter.sdpa_flop_count(query, key, value)
+
+    def backward(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+        return flop_counter.sdpa_backward_flop_count(grad_out, query, key, value)
+
+    return {aten._scaled_dot_product_flash_attention_for_cpu: forward,
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: backward}
+
+
+def flop_counter() -> FlopCounterMode:
+    return FlopCounterMode(display=False, custom_mapping=_cpu_sdpa_flop_mapping())
 
 
 def now() -> float:
@@ -97,31 +128,174 @@ def step_parts(objective, optimizer, video, mask) -> dict[str, float]:
             "backward": t4 - t3, "optimizer": t5 - t4}
 
 
-def bench_config(name: str, steps: int) -> dict:
-    cfg = CONFIGS[name]
-    objective, optimizer, video, mask = build(cfg)
-    step_parts(objective, optimizer, video, mask)  # warm-up
-    with FlopCounterMode(display=False) as counter:
-        step_parts(objective, optimizer, video, mask)
-    step_flops = counter.get_total_flops()
-    runs = [step_parts(objective, optimizer, video, mask) for _ in range(steps)]
+class OursStep:
+    """Our distillation step for one config (lives in a worker process)."""
+
+    def __init__(self, name: str):
+        self.cfg = CONFIGS[name]
+        self.objective, self.optimizer, self.video, self.mask = build(self.cfg)
+
+    def step(self) -> dict[str, float]:
+        return step_parts(self.objective, self.optimizer, self.video, self.mask)
+
+    def warmup(self) -> dict:
+        self.step()
+        with flop_counter() as counter:
+            self.step()
+        return {"step_flop": counter.get_total_flops(), "visible_tokens": int((~self.mask[0]).sum()),
+                "student_params_m": sum(p.numel() for p in self.objective.student.parameters()) / 1e6}
+
+    def finish(self, steps: int) -> dict:
+        teacher = self.objective.teachers["video"]
+        with flop_counter() as counter:
+            teacher(self.video)
+        times = []
+        for _ in range(max(2, steps // 2)):
+            start = now()
+            teacher(self.video)
+            times.append(now() - start)
+        median = statistics.median(times)
+        return {"teacher_fwd_s": median, "teacher_gflops": counter.get_total_flops() / median / 1e9}
+
+
+class ReferenceStep:
+    """The official MVD code's distillation step for one config (lives in a worker process)."""
+
+    def __init__(self, name: str, reference_dir: str):
+        import reference_shim
+        cfg = CONFIGS[name]
+        self.ref = reference_shim.load_reference(reference_dir)
+        self.run = reference_shim.ReferenceDistillation(self.ref, frames=cfg["frames"], size=cfg["size"],
+                                                        batch=cfg["batch"], mask_ratio=0.9)
+        self.commit = reference_shim.reference_commit(self.ref.root)
+
+    def step(self) -> dict[str, float]:
+        return self.run.step_parts()
+
+    def warmup(self) -> dict:
+        self.step()
+        with flop_counter() as counter:
+            self.step()
+        return {"step_flop": counter.get_total_flops(), "visible_tokens": self.run.visible_tokens,
+                "student_params_m": sum(p.numel() for p in self.run.student.parameters()) / 1e6,
+                "code": f"official MVD {self.commit} imported from {self.ref.root}"}
+
+    def finish(self, steps: int) -> dict:
+        return {}
+
+
+def serve(side: str, name: str, reference_dir: str | None) -> int:
+    """Worker process: build one side of one config, then answer the parent's JSON commands
+    (warmup / steps n / finish) one line each, so that the parent can alternate two workers."""
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # whatever the model code prints goes to stderr, not into the protocol
+    sys.stdout = sys.stderr
+
+    def send(message: dict) -> None:
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    try:
+        runner = OursStep(name) if side == "ours" else ReferenceStep(name, reference_dir)
+    except Exception as error:  # reported to the parent, which names the side and the config
+        send({"error": f"{type(error).__name__}: {error}"})
+        return 1
+    send({"ready": True, "threads": torch.get_num_threads()})
+    steps = 0
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["op"] == "warmup":
+            send(runner.warmup())
+        elif command["op"] == "steps":
+            send({"parts": [runner.step() for _ in range(command["n"])]})
+            steps += command["n"]
+        elif command["op"] == "finish":
+            send({**runner.finish(steps),
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20})
+            return 0
+    return 1
+
+
+class Worker:
+    """Parent's handle on a worker process (its own process, so its peak RSS is its own)."""
+
+    def __init__(self, side: str, name: str, reference_dir: str | None = None):
+        self.side, self.name = side, name
+        command = [sys.executable, __file__, "--worker", side, "--one", name]
+        if reference_dir:
+            command += ["--reference-dir", reference_dir]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.ready = self.read()
+
+    def read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.side} worker for {self.name} exited with code {self.proc.wait()}")
+        message = json.loads(line)
+        if "error" in message:
+            raise RuntimeError(f"the {self.side} worker for {self.name} failed: {message['error']}")
+        return message
+
+    def ask(self, op: str, **fields) -> dict:
+        self.proc.stdin.write(json.dumps({"op": op, **fields}) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def summarise(runs: list[dict[str, float]], batch: int, step_flop: float) -> dict:
     totals = [sum(r.values()) for r in runs]
     median = statistics.median(totals)
     parts = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    teacher = objective.teachers["video"]
-    with FlopCounterMode(display=False) as counter:
-        teacher(video)
-    teacher_times = []
-    for _ in range(max(2, steps // 2)):
-        start = now()
-        teacher(video)
-        teacher_times.append(now() - start)
-    return {"config": name, "s_per_step": median, "clips_per_s": cfg["batch"] / median,
-            "step_gflops": step_flops / median / 1e9,
-            "teacher_fwd_s": statistics.median(teacher_times),
-            "teacher_gflops": counter.get_total_flops() / statistics.median(teacher_times) / 1e9,
-            "parts_share": {k: v / sum(parts.values()) for k, v in parts.items()},
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
+    return {"s_per_step": median, "clips_per_s": batch / median, "step_gflops": step_flop / median / 1e9,
+            "step_times": totals, "parts_share": {k: v / sum(parts.values()) for k, v in parts.items()}}
+
+
+def bench_config(name: str, steps: int, rounds: int, reference_dir: str | None) -> dict:
+    """Ours (and, where asked and possible, the official code) on one config: each in a worker
+    process, warmed up, then timed alternately -- ``rounds`` x (ours ``steps``, reference ``steps``,
+    the order flipped every round) -- so that drift of the machine over the run hits both alike."""
+    cfg = CONFIGS[name]
+    with_reference = bool(reference_dir) and name in REFERENCE_CONFIGS
+    workers = {"ours": Worker("ours", name)}
+    try:
+        if with_reference:
+            workers["reference"] = Worker("reference", name, reference_dir)
+        info = {side: worker.ask("warmup") for side, worker in workers.items()}
+        runs = {side: [] for side in workers}
+        for round_ in range(rounds):  # ours first in even rounds, the reference first in odd ones
+            order = list(workers) if round_ % 2 == 0 else list(workers)[::-1]
+            for side in order:
+                runs[side] += workers[side].ask("steps", n=steps)["parts"]
+        end = {side: worker.ask("finish") for side, worker in workers.items()}
+    finally:
+        for worker in workers.values():
+            worker.close()
+    row = {"config": name, **summarise(runs["ours"], cfg["batch"], info["ours"]["step_flop"]),
+           "teacher_fwd_s": end["ours"]["teacher_fwd_s"], "teacher_gflops": end["ours"]["teacher_gflops"],
+           "peak_rss_gb": end["ours"]["peak_rss_gb"], "visible_tokens": info["ours"]["visible_tokens"],
+           "student_params_m": info["ours"]["student_params_m"],
+           "threads": workers["ours"].ready["threads"],
+           "protocol": f"2 warm-up steps (one FLOP-counted), then {rounds} rounds x {steps} steps"
+                       + (" alternated with the reference (ours first in rounds 1, 3, ...)"
+                          if with_reference else ""),
+           "reference": None, "speedup": None}
+    if with_reference:
+        ref = {"code": info["reference"]["code"],
+               **summarise(runs["reference"], cfg["batch"], info["reference"]["step_flop"]),
+               "peak_rss_gb": end["reference"]["peak_rss_gb"], "threads": workers["reference"].ready["threads"],
+               "visible_tokens": info["reference"]["visible_tokens"],
+               "student_params_m": info["reference"]["student_params_m"]}
+        row["reference"] = ref
+        row["speedup"] = ref["s_per_step"] / row["s_per_step"]
+        if ref["visible_tokens"] != row["visible_tokens"]:
+            print(f"warning: {name}: the reference keeps {ref['visible_tokens']} visible tokens per clip, "
+                  f"ours {row['visible_tokens']}", file=sys.stderr)
+    return row
 
 
 def bench_peers(size: int = 224, frames: int = 16, repeats: int = 7) -> dict:
@@ -191,29 +365,57 @@ def data_rates(items: int = 6) -> dict:
     return rates
 
 
-def run_isolated(name: str, steps: int) -> dict:
-    """Each config in a fresh process so that its peak RSS is its own."""
-    out = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(steps)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def verdict(ratio: float | None, ours: str = "ours", theirs: str = "reference") -> str:
+    """Words for a time ratio theirs/ours: a lead only beyond ±5 %."""
+    if ratio is None:
+        return DASH
+    if abs(ratio - 1) <= ON_PAR:
+        return "on par (within ±5 %)"
+    return f"{ours} faster" if ratio > 1 else f"{theirs} faster"
 
 
 def table(results: dict) -> str:
     peak = results["matmul_gflops"]
+    reference = results.get("reference")
+    measured = [row for row in results["distillation"] if row.get("reference")]
+    if measured:
+        note = (f"{reference['code']}; timed in this run, alternated with ours in separate worker "
+                f"processes ({measured[-1]['protocol']}); medians")
+    elif reference:
+        note = f"not measured ({DASH}): the official code has no model for these configs"
+    else:
+        note = (f"not measured ({DASH}): pass --reference-dir PATH, a checkout of "
+                "https://github.com/ruiwang2021/mvd")
     lines = [f"machine: {results['machine']}; fp32 matmul {peak:.0f} GFLOP/s; torch threads {results['threads']}",
+             "reference: " + note,
              "",
-             "| config | s/step | clips/s | reference s/step | speed-up | step MFU | teacher fwd s | teacher MFU | peak RSS GB (ref) | time share: teachers / encoder / decoders+loss / backward / optimizer |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| config | s/step | clips/s | reference s/step | ratio ref/ours (>1 = ours faster) | step MFU | "
+             "teacher fwd s | teacher MFU | peak RSS GB | reference peak RSS GB | "
+             "time share: teachers / encoder / decoders+loss / backward / optimizer |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in results["distillation"]:
-        ref = REFERENCE_S_PER_STEP.get(row["config"])
+        ref = row.get("reference")
         share = " / ".join(f"{v:.0%}" for v in row["parts_share"].values())
-        ref_mem = REFERENCE_PEAK_GB.get(row["config"])
-        speedup = f"{ref / row['s_per_step']:.2f}x" if ref else "-"
         lines.append(
             f"| {row['config']} | {row['s_per_step']:.2f} | {row['clips_per_s']:.2f} | "
-            f"{ref if ref else '-'} | {speedup} | "
+            f"{ref['s_per_step']:.2f} | {row['speedup']:.2f} | " if ref else
+            f"| {row['config']} | {row['s_per_step']:.2f} | {row['clips_per_s']:.2f} | {DASH} | {DASH} | ")
+        lines[-1] += (
             f"{row['step_gflops'] / peak:.0%} | {row['teacher_fwd_s']:.2f} | {row['teacher_gflops'] / peak:.0%} | "
-            f"{row['peak_rss_gb']:.2f} ({ref_mem if ref_mem else '-'}) | {share} |")
+            f"{row['peak_rss_gb']:.2f} | {ref['peak_rss_gb']:.2f} | " if ref else
+            f"{row['step_gflops'] / peak:.0%} | {row['teacher_fwd_s']:.2f} | {row['teacher_gflops'] / peak:.0%} | "
+            f"{row['peak_rss_gb']:.2f} | {DASH} | ")
+        lines[-1] += f"{share} |"
+    if measured:
+        lines += ["", "| config | reference step GFLOP (ours) | reference time share: teachers / student+loss / backward / optimizer | ours vs reference |",
+                  "|---|---|---|---|"]
+        for row in measured:
+            ref = row["reference"]
+            ours_gflop = row["step_gflops"] * row["s_per_step"]
+            ref_gflop = ref["step_gflops"] * ref["s_per_step"]
+            lines.append(f"| {row['config']} | {ref_gflop:.0f} ({ours_gflop:.0f}) | "
+                         + " / ".join(f"{v:.0%}" for v in ref["parts_share"].values())
+                         + f" | {verdict(row['speedup'])} |")
     rates = results.get("data_rates")
     if rates:
         lines += ["", "| data pipeline, K400-like 320x240 H.264 | pretrain clips/s per worker | fine-tune clips/s per worker (2 views) | workers to feed the S<-B distillation step |",
@@ -221,34 +423,54 @@ def table(results: dict) -> str:
         steps = {row["config"]: row for row in results["distillation"]}
         for geometry, rate in rates.items():
             step = steps.get(f"S<-B {geometry}")
-            need = f"{step['clips_per_s'] / rate['pretrain']:.2f}" if step else "-"
+            need = f"{step['clips_per_s'] / rate['pretrain']:.2f}" if step else DASH
             lines.append(f"| 16 frames, {geometry.split('x')[1]} | {rate['pretrain']:.1f} | {rate['finetune']:.1f} | {need} |")
     peers = results.get("peers")
     if peers:
-        lines += ["", f"| vs transformers VideoMAE ({peers['input']}, fp32, sdpa) | ours s | transformers s | ratio (>1 = ours faster) |",
-                  "|---|---|---|---|",
-                  f"| video_teacher_base forward | {peers['teacher_fwd_ours_s']:.2f} | {peers['teacher_fwd_transformers_s']:.2f} | {peers['teacher_fwd_ratio']:.2f} |",
-                  f"| videomae_base pretraining step | {peers['pretrain_step_ours_s']:.2f} | {peers['pretrain_step_transformers_s']:.2f} | {peers['pretrain_step_ratio']:.2f} |"]
+        lines += ["", f"| vs transformers VideoMAE ({peers['input']}, fp32, sdpa) | ours s | transformers s | "
+                      "ratio transformers/ours (>1 = ours faster) | reading (±5 % = on par) |",
+                  "|---|---|---|---|---|",
+                  f"| video_teacher_base forward | {peers['teacher_fwd_ours_s']:.2f} | {peers['teacher_fwd_transformers_s']:.2f} | "
+                  f"{peers['teacher_fwd_ratio']:.2f} | {verdict(peers['teacher_fwd_ratio'], theirs='transformers')} |",
+                  f"| videomae_base pretraining step | {peers['pretrain_step_ours_s']:.2f} | {peers['pretrain_step_transformers_s']:.2f} | "
+                  f"{peers['pretrain_step_ratio']:.2f} | {verdict(peers['pretrain_step_ratio'], theirs='transformers')} |"]
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny config only")
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="tiny config only (no reference: it has no tiny model)")
+    parser.add_argument("--reference-dir", metavar="PATH",
+                        help="checkout of the official MVD repository (https://github.com/ruiwang2021/mvd); "
+                             "its code is imported from there at run time and timed next to ours")
+    parser.add_argument("--rounds", type=int, default=3, help="alternation rounds per config (default 3)")
+    parser.add_argument("--steps", type=int, default=2,
+                        help="timed steps per side and round for the S<-B configs (default 2; tiny: 5)")
     parser.add_argument("--label", default="", help="note stored in the history line (e.g. 'before fused qkv')")
     parser.add_argument("--json", default=str(HERE / "results" / "cpu_bench.json"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "reference"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(bench_config(args.one, args.steps)))
-        return 0
+    if args.worker:
+        return serve(args.worker, args.one, args.reference_dir)
+    reference = None
+    if args.reference_dir:
+        import reference_shim
+        try:
+            root = reference_shim.check_reference_dir(args.reference_dir)
+        except reference_shim.ReferenceUnavailable as error:
+            print(f"bench.py: {error}", file=sys.stderr)
+            return 2
+        reference = {"dir": str(root), "commit": reference_shim.reference_commit(root),
+                     "code": f"official MVD {reference_shim.reference_commit(root)} imported from {root}"}
     import platform
     names = ["tiny 8x64^2"] if args.quick else list(CONFIGS)
     results = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
                "threads": torch.get_num_threads(), "torch": torch.__version__,
                "matmul_gflops": matmul_gflops(),
-               "distillation": [run_isolated(n, args.steps if n.startswith("tiny") else 3) for n in names]}
+               "reference": reference,
+               "distillation": [bench_config(n, 5 if n.startswith("tiny") else args.steps, args.rounds,
+                                             args.reference_dir) for n in names]}
     if not args.quick:
         results["peers"] = bench_peers()
         results["data_rates"] = data_rates()
