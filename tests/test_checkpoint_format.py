@@ -73,3 +73,17 @@ def test_convert_reports_errors_instead_of_tracebacks(tmp_path, capsys):
 def test_models_command_lists_registry(capsys):
     assert main(["models"]) == 0
     assert "student_base" in capsys.readouterr().out.split()
+
+
+def test_classifier_refuses_an_encoder_trained_with_other_positions(tmp_path, tiny):
+    """A VideoMAE encoder learned 1D positions: loading it into a 3D classifier would fit every
+    shape and silently move every token, so it is an error naming the option to change."""
+    pixel = tmp_path / "videomae.safetensors"
+    mvd.save_model(mvd.create_model("videomae_tiny", decoder_depth=1, **tiny), pixel)
+    with pytest.raises(mvd.CheckpointError, match='"pos_embed": "1d"'):
+        mvd.load_checkpoint(mvd.create_model("classifier_tiny", num_classes=3, **tiny), pixel)
+    mvd.load_checkpoint(mvd.create_model("classifier_tiny", num_classes=3, pos_embed="1d", **tiny), pixel)
+    student = tmp_path / "student.safetensors"
+    mvd.save_model(mvd.create_model("student_tiny", **tiny), student)
+    with pytest.raises(mvd.CheckpointError, match='"pos_embed": "3d"'):
+        mvd.load_checkpoint(mvd.create_model("classifier_tiny", num_classes=3, pos_embed="1d", **tiny), student)

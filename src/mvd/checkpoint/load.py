@@ -11,13 +11,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+import torch
 from torch import nn
 
 from ..models.classifier import VideoClassifier
 from ..models.registry import create_model
 from ..models.teachers import FrozenTeacher
 from .io import CheckpointError, RawCheckpoint, read_checkpoint
-from .layouts import to_mvd_layout
+from .layouts import detect_layout, strip_wrappers, to_mvd_layout
 
 _PRETRAIN_ONLY = (
     ("decoders.", "MVD feature decoders are only used for distillation"),
@@ -87,17 +88,40 @@ class LoadReport:
         return "\n".join(lines)
 
 
+# Position tables the encoders of checkpoint layouts were trained with, where the layout says.
+_LAYOUT_POSITIONS = {"huggingface": "1d", "official-videomae-pretrain": "1d",
+                     "official-mvd-student": "3d"}
+
+
+def source_positions(raw: RawCheckpoint) -> Optional[str]:
+    """The position table ('1d' / '3d') the checkpoint's video encoder was trained with, when
+    the file tells: our files carry their model config, official layouts imply it."""
+    if raw.mvd_config is not None:
+        try:
+            with torch.device("meta"):
+                source = create_model(raw.mvd_config["name"], **raw.mvd_config.get("kwargs", {}))
+        except (KeyError, TypeError, ValueError):
+            return None
+        kind = getattr(getattr(source, "encoder", None), "pos_embed_kind", None)
+        return kind if kind in ("1d", "3d") else None
+    return _LAYOUT_POSITIONS.get(detect_layout(strip_wrappers(raw.state_dict)))
+
+
 def match_state_dict(model: nn.Module, raw: RawCheckpoint) -> tuple[dict, LoadReport]:
     """Convert ``raw`` to our layout and sort every key into loaded / dropped / fresh / error."""
     converted, dropped, layout = to_mvd_layout(raw.state_dict)
     report = LoadReport(raw.path, layout, dropped=dict(dropped), notes=list(raw.notes))
     encoder = getattr(model, "encoder", None)
-    if layout == "huggingface" and encoder is not None and encoder.pos_embed_kind != "1d":
+    trained_with = source_positions(raw)
+    if encoder is not None and trained_with and encoder.pos_embed_kind in ("1d", "3d") \
+            and encoder.pos_embed_kind != trained_with:
+        # Same shapes, different meaning: the weights would load and silently see every token
+        # at another position than in pretraining.
         raise CheckpointError(
-            f"{raw.path} is a Hugging Face VideoMAE model, which uses 1D sinusoid positions, but "
-            f"this model uses '{encoder.pos_embed_kind}' positions; give the classifier the "
-            "option {\"pos_embed\": \"1d\"} (`mvd finetune --model-options`, `mvd convert "
-            "--model-kwargs`) or use the file as a video teacher")
+            f"{raw.path} was trained with {trained_with.upper()} sin-cos positions but this model "
+            f"uses {encoder.pos_embed_kind.upper()} positions; give the classifier the option "
+            f"{{\"pos_embed\": \"{trained_with}\"}} (`mvd finetune --model-options`, `mvd convert "
+            "--model-kwargs`)")
     droppable, fresh_ok = _expected_keys(model)
     own = model.state_dict()
     usable = {}

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..checkpoint.io import CheckpointError
-from ..checkpoint.load import load_checkpoint
+from ..checkpoint.io import CheckpointError, read_checkpoint
+from ..checkpoint.load import load_into, source_positions
 from ..data.annotations import NUM_CLASSES, check_labels, load_annotations
 from ..data.datasets import FinetuneDataset, dataset_defaults
 from ..data.loader import build_loader
@@ -90,15 +90,28 @@ def labelled_splits(cfg: FinetuneConfig, source: str):
 
 
 def build_classifier(cfg: FinetuneConfig, num_classes: int, is_main: bool):
-    model = create_model(cfg.model, num_classes=num_classes, num_frames=cfg.num_frames,
-                         img_size=cfg.input_size, **cfg.model_options)
+    """The classifier, initialised from ``init_checkpoint``. Unless ``pos_embed`` is given, it
+    takes the position table the checkpoint's encoder was trained with (a VideoMAE encoder
+    learned 1D positions, an MVD student 3D ones): the other table would load without error and
+    silently move every token."""
+    options, raw = dict(cfg.model_options), None
     if cfg.init_checkpoint:
         try:
-            report = load_checkpoint(model, cfg.init_checkpoint, trust_pickle=cfg.trust_pickle)
+            raw = read_checkpoint(cfg.init_checkpoint, trust_pickle=cfg.trust_pickle)
+        except CheckpointError as error:
+            raise ConfigError(f"init_checkpoint: {error}") from None
+        trained_with = source_positions(raw)
+        if trained_with and "pos_embed" not in options:
+            options["pos_embed"] = trained_with
+    model = create_model(cfg.model, num_classes=num_classes, num_frames=cfg.num_frames,
+                         img_size=cfg.input_size, **options)
+    if raw is not None:
+        try:
+            report = load_into(model, raw)
         except CheckpointError as error:
             raise ConfigError(f"init_checkpoint: {error}") from None
         if is_main:
-            print(f"initialised from {report}")
+            print(f"initialised from {report}; {options.get('pos_embed', '3d').upper()} positions")
     elif is_main:
         print("no init_checkpoint: training from scratch")
     return model

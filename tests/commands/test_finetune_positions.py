@@ -1,0 +1,22 @@
+"""Fine-tuning keeps the position table the pretrained encoder learned."""
+import mvd
+from mvd.cli import main
+
+from .conftest import FRAMES, SIZE, data_args
+
+
+def test_finetune_from_videomae_takes_its_1d_positions(synth, tmp_path, capsys):
+    pixel = tmp_path / "videomae.safetensors"
+    mvd.save_model(mvd.create_model("videomae_tiny", num_frames=FRAMES, img_size=SIZE, depth=1,
+                                    decoder_depth=1), pixel)
+    out = tmp_path / "ft"
+    assert main(["finetune", "--output-dir", str(out), *data_args(synth), "--model",
+                 "classifier_tiny", "--model-options", '{"depth": 1}', "--init-checkpoint",
+                 str(pixel), "--batch-size", "4", "--epochs", "1", "--max-steps", "1"]) == 0
+    assert "1D positions" in capsys.readouterr().out
+    assert mvd.load_model(out / "model.safetensors").encoder.pos_embed_kind == "1d"
+    # asking for the other table is a one-line error naming the option, before any training
+    code = main(["finetune", "--output-dir", str(tmp_path / "ft3d"), *data_args(synth), "--model",
+                 "classifier_tiny", "--model-options", '{"depth": 1, "pos_embed": "3d"}',
+                 "--init-checkpoint", str(pixel), "--batch-size", "4", "--epochs", "1"])
+    assert code == 2 and '"pos_embed": "1d"' in capsys.readouterr().err
