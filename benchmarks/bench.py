@@ -366,10 +366,11 @@ def data_rates(items: int = 6) -> dict:
 
 
 def verdict(ratio: float | None, ours: str = "ours", theirs: str = "reference") -> str:
-    """Words for a time ratio theirs/ours: a lead only beyond ±5 %."""
+    """Words for a time ratio theirs/ours: a lead only beyond ±5 % (judged on the ratio as
+    printed, two decimals, so that a printed 1.05 never reads as a lead)."""
     if ratio is None:
         return DASH
-    if abs(ratio - 1) <= ON_PAR:
+    if abs(round(ratio, 2) - 1) <= ON_PAR + 1e-9:
         return "on par (within ±5 %)"
     return f"{ours} faster" if ratio > 1 else f"{theirs} faster"
 

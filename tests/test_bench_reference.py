@@ -99,6 +99,12 @@ def _results(reference):
                       "pretrain_step_transformers_s": 1.2, "pretrain_step_ratio": 1.2}}
 
 
+def test_verdict_reads_leads_only_beyond_5_percent_as_printed():
+    assert bench.verdict(1.0545) == bench.verdict(0.951) == "on par (within ±5 %)"
+    assert bench.verdict(1.06) == "ours faster" and bench.verdict(0.94) == "reference faster"
+    assert bench.verdict(None) == "–"
+
+
 def test_table_without_reference_prints_dashes_not_figures():
     text = bench.table(_results(reference=False))
     row = next(line for line in text.splitlines() if line.startswith("| S<-B 16x112^2"))
