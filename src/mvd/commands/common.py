@@ -51,12 +51,16 @@ class DataOptions:
         check(bool(self.data), "data is required: an annotation list, an annotation folder or class folders")
         check(self.num_frames > 0 and self.sampling_rate > 0, "num_frames and sampling_rate must be positive")
         check(self.input_size > 0 and self.num_workers >= 0, "input_size must be positive, num_workers >= 0")
-        check(self.backend in ("pyav", "decord"), f"backend must be pyav or decord, got {self.backend!r}")
-        from ..data import decode  # looked up here so the check sees decord as it is now
-
-        check(self.backend != "decord" or decode.decord_available(), decode.DECORD_MISSING)
+        check_backend(self.backend)
         check(self.frame_order in FRAME_ORDERS,
               f"frame_order must be one of {', '.join(FRAME_ORDERS)}, got {self.frame_order!r}")
+
+
+def check_backend(backend: str) -> None:
+    """A known video decoder that is installed (decord is optional), as a config error."""
+    from ..data import decode  # looked up here so the check sees decord as it is now
+    check(backend in decode.BACKENDS, f"backend must be pyav or decord, got {backend!r}")
+    check(backend != "decord" or decode.decord_available(), decode.DECORD_MISSING)
 
 
 def ensure_synthetic_data(opts: DataOptions, is_main: bool) -> None:

@@ -29,8 +29,8 @@ from ..eval.models import check_geometry, load_classifier, load_feature_model, m
 from ..eval.multiview import existing_rank_files, run_rank
 from ..eval.predict import predict_video, read_class_names, top_labels, video_sample
 from ..eval.probes import knn_classify, linear_probe
-from .common import (DataOptions, check_data_files, ensure_synthetic_data, register_command,
-                     resolve_data_path, run)
+from .common import (DataOptions, check_backend, check_data_files, ensure_synthetic_data,
+                     register_command, resolve_data_path, run)
 
 # Problems with the user's input: reported in one line, exit code 1, no traceback.
 USER_ERRORS = (CheckpointError, DataError, AnnotationError, VideoDecodeError, FileNotFoundError,
@@ -373,9 +373,7 @@ class PredictConfig:
         _check_views(self.num_clips, self.num_crops)
         check(self.sampling in (None, "dense", "uniform"), f"sampling must be dense or uniform, got {self.sampling!r}")
         check(self.sampling_rate > 0 and self.top_k > 0, "sampling_rate and top_k must be positive")
-        from ..data import decode
-        check(self.backend in decode.BACKENDS, f"backend must be pyav or decord, got {self.backend!r}")
-        check(self.backend != "decord" or decode.decord_available(), decode.DECORD_MISSING)
+        check_backend(self.backend)
 
 
 def predict(cfg: PredictConfig, dist, output_dir: Path, videos: list[str]) -> int:
