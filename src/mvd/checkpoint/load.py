@@ -93,9 +93,10 @@ _LAYOUT_POSITIONS = {"huggingface": "1d", "official-videomae-pretrain": "1d",
                      "official-mvd-student": "3d"}
 
 
-def source_positions(raw: RawCheckpoint) -> Optional[str]:
+def source_positions(raw: RawCheckpoint, layout: Optional[str] = None) -> Optional[str]:
     """The position table ('1d' / '3d') the checkpoint's video encoder was trained with, when
-    the file tells: our files carry their model config, official layouts imply it."""
+    the file tells: our files carry their model config, official layouts imply it
+    (``layout``: the already detected layout name, if the caller has it)."""
     if raw.mvd_config is not None:
         try:
             with torch.device("meta"):
@@ -104,7 +105,7 @@ def source_positions(raw: RawCheckpoint) -> Optional[str]:
             return None
         kind = getattr(getattr(source, "encoder", None), "pos_embed_kind", None)
         return kind if kind in ("1d", "3d") else None
-    return _LAYOUT_POSITIONS.get(detect_layout(strip_wrappers(raw.state_dict)))
+    return _LAYOUT_POSITIONS.get(layout or detect_layout(strip_wrappers(raw.state_dict)))
 
 
 def match_state_dict(model: nn.Module, raw: RawCheckpoint) -> tuple[dict, LoadReport]:
@@ -112,7 +113,7 @@ def match_state_dict(model: nn.Module, raw: RawCheckpoint) -> tuple[dict, LoadRe
     converted, dropped, layout = to_mvd_layout(raw.state_dict)
     report = LoadReport(raw.path, layout, dropped=dict(dropped), notes=list(raw.notes))
     encoder = getattr(model, "encoder", None)
-    trained_with = source_positions(raw)
+    trained_with = source_positions(raw, layout)
     if encoder is not None and trained_with and encoder.pos_embed_kind in ("1d", "3d") \
             and encoder.pos_embed_kind != trained_with:
         # Same shapes, different meaning: the weights would load and silently see every token
