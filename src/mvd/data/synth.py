@@ -101,20 +101,36 @@ def write_video(path: str, frames: np.ndarray, fps: int = 10, codec: str = "libx
     Lossless (qp 0) because x264's rate control (crf) gave different bytes and pixels for the
     same clip from run to run, and so every model trained on a "seeded" dataset differed.
     """
+    options = {"qp": "0", "preset": "veryfast", "threads": "1"} if codec == "libx264" else None
+    encode_video(path, frames, frames.shape[2], frames.shape[1], fps, codec, options)
+
+
+def encode_video(path: str, frames, width: int, height: int, fps, codec: str = "libx264",
+                 options: Optional[dict] = None, container_format: Optional[str] = None) -> int:
+    """Encode ``frames`` one at a time (uint8 RGB arrays or ``av.VideoFrame``s, any size: the
+    encoder converts them to ``width`` x ``height`` yuv420p), so a long video never has to sit
+    in memory whole. ``fps`` may be a Fraction (29.97 fps sources); ``container_format`` names
+    the container when the file name does not (a temporary name). Returns the frames written.
+    """
     import av
 
-    with av.open(path, mode="w") as container:
+    count = 0
+    with av.open(path, mode="w", format=container_format) as container:
         stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
-        if codec == "libx264":
-            stream.options = {"qp": "0", "preset": "veryfast", "threads": "1"}
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+        if options:
+            stream.options = options
+        for frame in frames:
+            if not isinstance(frame, av.VideoFrame):
+                frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            for packet in stream.encode(frame):
                 container.mux(packet)
+            count += 1
         for packet in stream.encode():
             container.mux(packet)
+    return count
 
 
 def write_list(path: str, rows) -> None:
@@ -196,5 +212,5 @@ def make_moving_shapes(out_dir: str, num_videos: int = 300, num_frames: int = 48
 
 
 __all__ = ["ClipParams", "DIRECTIONS", "SHAPES", "SYNTH_DEFAULTS", "draw_params",
-           "make_moving_shapes", "make_synthetic_dataset", "render_clip", "render_frame",
+           "encode_video", "make_moving_shapes", "make_synthetic_dataset", "render_clip", "render_frame",
            "write_list", "write_video"]
