@@ -16,9 +16,9 @@ def count_opens(monkeypatch):
     calls = []
     original = datasets_module.open_video
 
-    def counting(path, backend="pyav"):
+    def counting(path, backend="pyav", threads=1):
         calls.append(path)
-        return original(path, backend)
+        return original(path, backend, threads)
 
     monkeypatch.setattr(datasets_module, "open_video", counting)
     return calls

@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mvd.data import FinetuneDataset, PretrainDataset, Sample
+from mvd.data import FinetuneDataset, PretrainDataset, Sample, batch_to_device, normalize_batch
+from mvd.data.transforms import normalize, to_cthw, to_unit_float
 
 GOLDEN = Path(__file__).with_name("golden") / "pipeline_samples.npz"
 GEOMETRY = dict(num_frames=4, stride=3, input_size=32, seed=3)
@@ -60,6 +61,61 @@ def test_float_pipeline_gives_the_samples_it_always_gave(folder):
     items = pipeline_items(folder)
     for name, value in items.items():
         np.testing.assert_allclose(value.numpy(), golden[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+# One grey level after normalisation, the most an 8-bit resize may differ from the float one.
+GREY_LEVEL = 1.0 / 255 / min(0.229, 0.224, 0.225)
+
+
+def test_uint8_pretraining_items_match_the_float_ones_within_a_grey_level(folder):
+    floats, bytes_ = pipeline_items(folder), pipeline_items(folder, pixel_format="uint8")
+    for name in ("student", "teacher"):
+        assert bytes_[name].dtype == torch.uint8 and bytes_[name].shape == floats[name].shape
+        finished = normalize_batch(bytes_[name][None])[0]
+        assert (finished - floats[name]).abs().max() <= GREY_LEVEL * 1.001, name
+    assert torch.equal(bytes_["mask"], floats["mask"])  # the same crop, mask and frames drawn
+
+
+def test_uint8_finetuning_items_leave_normalised_with_the_same_erasing(folder):
+    floats, bytes_ = pipeline_items(folder), pipeline_items(folder, pixel_format="uint8")
+    clip, reference = bytes_["finetune"], floats["finetune"]
+    assert clip.dtype == torch.float32 and clip.shape == reference.shape
+    close = (clip - reference).abs() <= GREY_LEVEL * 1.001
+    assert close.all()
+    # reprob=1: the erased box holds the same noise, drawn from the same stream
+    assert (clip == reference).float().mean() > 0.02
+
+
+def test_normalize_batch_is_the_workers_arithmetic_moved():
+    pixels = torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8)
+    by_worker = torch.stack([to_cthw(normalize(to_unit_float(p.permute(1, 0, 2, 3))))
+                             for p in pixels])
+    assert torch.equal(normalize_batch(pixels), by_worker)
+    floats = torch.randn(2, 3, 4, 8, 8)
+    assert normalize_batch(floats) is floats
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    moved = batch_to_device((pixels, mask), "cpu")
+    assert torch.equal(moved[0], by_worker) and moved[1] is mask
+
+
+def test_collated_uint8_batch_is_a_quarter_of_the_bytes(folder):
+    from mvd.data import pretrain_collate
+    samples = [Sample(str(folder), 1, "clip")] * 2
+    kw = dict(patch_size=16, tubelet_size=2, mask_ratio=0.5, num_sample=2, **GEOMETRY)
+    floats = pretrain_collate([PretrainDataset(samples, **kw)[i] for i in range(2)])
+    bytes_ = pretrain_collate([PretrainDataset(samples, pixel_format="uint8", **kw)[i]
+                               for i in range(2)])
+    assert bytes_[0].shape == floats[0].shape == (4, 3, 4, 32, 32)
+    assert bytes_[0].nbytes * 4 == floats[0].nbytes
+    assert (normalize_batch(bytes_[0]) - floats[0]).abs().max() <= GREY_LEVEL * 1.001
+
+
+def test_bad_pixel_options_are_refused(folder):
+    samples = [Sample(str(folder), 1, "clip")]
+    with pytest.raises(ValueError, match="pixel_format"):
+        PretrainDataset(samples, pixel_format="uint16", **GEOMETRY)
+    with pytest.raises(ValueError, match="decode_threads"):
+        FinetuneDataset(samples, decode_threads=0, **GEOMETRY)
 
 
 if __name__ == "__main__":  # regenerate the golden file (only when a change of samples is meant)

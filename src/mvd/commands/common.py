@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..checkpoint.io import CheckpointError
 from ..data.errors import AnnotationError, DataError
 from ..data.sampling import FRAME_ORDERS
+from ..data.transforms import PIXEL_FORMATS
 from ..engine.config import (ConfigError, add_arguments, check, given_on_command_line, load_config,
                              option, recipe_value, save_config)
 from ..engine.distributed import DistInfo, cleanup, init_distributed
@@ -36,6 +37,8 @@ class DataOptions:
     input_size: int = option(224, "side of the square crop the model sees")
     num_workers: int = option(4, "data loader worker processes per rank")
     backend: str = option("pyav", "video decoder: pyav or decord")
+    decode_threads: int = option(1, "decoder threads per loader worker (1 is fastest when every core runs a worker)")
+    pixel_format: str = option("float", "float: crop and resize in float, the reference's arithmetic; uint8: crop and resize 8-bit pixels (several times faster, within one grey level) and, in pretraining, ship them as uint8 and normalise on the device")
     keep_in_memory: bool = option(False, "keep every decoded video in memory after its first use (small datasets such as the demo's, with num_workers 0)")
     frame_order: str = option("natural", "natural, shuffled (each clip's frames in random order) or single (its middle frame repeated): a diagnostic of how much a model relies on temporal order")
     max_fail_fraction: float = option(0.1, "stop when more than this fraction of the listed files is unusable (missing or undecodable; until then they are skipped and replaced). Judged against the whole list, which every epoch reads (under several ranks: each rank's share), so the outcome does not depend on the order of the list; the run stops as soon as the outcome is certain")
@@ -52,6 +55,9 @@ class DataOptions:
         check(self.num_frames > 0 and self.sampling_rate > 0, "num_frames and sampling_rate must be positive")
         check(self.input_size > 0 and self.num_workers >= 0, "input_size must be positive, num_workers >= 0")
         check_backend(self.backend)
+        check(self.decode_threads >= 1, f"decode_threads must be at least 1, got {self.decode_threads}")
+        check(self.pixel_format in PIXEL_FORMATS,
+              f"pixel_format must be one of {', '.join(PIXEL_FORMATS)}, got {self.pixel_format!r}")
         check(self.frame_order in FRAME_ORDERS,
               f"frame_order must be one of {', '.join(FRAME_ORDERS)}, got {self.frame_order!r}")
 
@@ -162,6 +168,7 @@ def masked_pretraining_data(cfg, dist, *, num_frames: int, patch_size: int, tube
                               num_sample=cfg.num_sample, backend=cfg.backend, seed=cfg.seed,
                               max_fail_fraction=cfg.max_fail_fraction,
                               keep_in_memory=cfg.keep_in_memory,
+                              decode_threads=cfg.decode_threads, pixel_format=cfg.pixel_format,
                               fixed_views=getattr(cfg, "fixed_views", 0))
     check_data_files(cfg, dataset, dist)
     loader = build_loader(dataset, cfg.batch_size, train=True, num_workers=cfg.num_workers,

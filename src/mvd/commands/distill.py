@@ -15,6 +15,7 @@ from ..engine.optim import parameter_groups
 from ..models.registry import create_model
 from ..objective import MaskedVideoDistillation
 from ..target_cache import TargetCacheError, TeacherTargetCache, weights_digest
+from ..data.transforms import batch_to_device
 from .common import (DataOptions, epoch_batches, masked_pretraining_data, register_command,
                      training_job)
 from .teachers import build_teacher, ensure_teacher_checkpoint
@@ -145,8 +146,8 @@ def estimate_target_statistics(cfg: DistillConfig, objective: MaskedVideoDistill
     objective.to(dist.device)
     separate = cfg.teacher_input_size not in (None, cfg.input_size)
     per_rank = -(-cfg.target_stats_clips // dist.world_size)
-    batches = ((batch[0].to(dist.device), batch[1].to(dist.device) if separate else None)
-               for batch in epoch_batches(loader, 0, 0))
+    batches = (batch_to_device(batch[:2], dist.device) for batch in epoch_batches(loader, 0, 0))
+    batches = ((video, teacher_video if separate else None) for video, teacher_video in batches)
     reduce = (lambda t: torch.distributed.all_reduce(t)) if dist.enabled else None
     clips = objective.estimate_target_statistics(batches, per_rank, reduce)
     if dist.is_main:
@@ -168,7 +169,7 @@ def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
     estimate_target_statistics(cfg, objective, loader, dist, output_dir)
 
     def loss_fn(module, batch):
-        video, teacher_video, mask = (t.to(dist.device, non_blocking=True) for t in batch[:3])
+        video, teacher_video, mask = batch_to_device(batch[:3], dist.device)
         teacher_video = teacher_video if separate_teacher_view else None
         targets = None
         if cache is not None:  # batch[3]: the views' cache rows

@@ -65,6 +65,8 @@ class EvalOptions(DataOptions):
 
     def validate_eval(self) -> None:
         self.validate_data()
+        check(self.pixel_format == "float", "pixel_format uint8 speeds up training stages; "
+              "evaluation reads pixels in float: remove it from this command")
         check(self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}")
         check(self.sampling in (None, "dense", "uniform"), f"sampling must be dense or uniform, got {self.sampling!r}")
         check(self.short_side_size is None or self.short_side_size >= self.input_size,
@@ -93,7 +95,7 @@ def _multiview_loader(cfg: EvalOptions, samples, num_clips: int, num_crops: int,
         num_crops=num_crops, num_frames=cfg.num_frames, stride=cfg.sampling_rate,
         input_size=cfg.input_size, short_side_size=cfg.short_side_size, backend=cfg.backend,
         seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction, frame_order=cfg.frame_order,
-        keep_in_memory=cfg.keep_in_memory)
+        keep_in_memory=cfg.keep_in_memory, decode_threads=cfg.decode_threads)
     check_data_files(cfg, dataset, dist)
     return build_loader(dataset, cfg.batch_size, train=False, num_workers=cfg.num_workers,
                         seed=cfg.seed, rank=dist.rank, world_size=dist.world_size,

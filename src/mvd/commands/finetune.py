@@ -16,6 +16,7 @@ from ..checkpoint.load import load_into, source_positions
 from ..data.annotations import NUM_CLASSES, check_labels, load_annotations
 from ..data.datasets import FinetuneDataset, dataset_defaults
 from ..data.loader import build_loader
+from ..data.transforms import batch_to_device
 from ..data.mixup import Mixup, soft_target_cross_entropy
 from ..engine.config import ConfigError, check, option
 from ..engine.loop import OptimConfig, autocast_dtype, fit
@@ -125,11 +126,13 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     common = dict(sampling=cfg.sampling or defaults["sampling"], num_frames=cfg.num_frames,
                   stride=cfg.sampling_rate, input_size=cfg.input_size, backend=cfg.backend,
                   seed=cfg.seed, max_fail_fraction=cfg.max_fail_fraction,
-                  frame_order=cfg.frame_order, keep_in_memory=cfg.keep_in_memory)
+                  frame_order=cfg.frame_order, keep_in_memory=cfg.keep_in_memory,
+                  decode_threads=cfg.decode_threads)
     train_set = FinetuneDataset(train_samples, mode="train", num_sample=cfg.num_sample,
                                 flip=defaults["flip"] if cfg.flip is None else cfg.flip,
                                 randaugment=cfg.randaugment if cfg.randaugment not in ("", "none") else None,
-                                reprob=cfg.reprob, rrc_scale=tuple(cfg.rrc_scale), **common)
+                                reprob=cfg.reprob, rrc_scale=tuple(cfg.rrc_scale),
+                                pixel_format=cfg.pixel_format, **common)
     check_data_files(cfg, train_set, dist)
     val_set = None
     if val_samples is not None:
@@ -148,7 +151,7 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
                   cfg.smoothing, reference_cutmix=cfg.reference_cutmix) if use_mixup else None
 
     def loss_fn(module, batch):
-        clips, labels = batch[0].to(dist.device, non_blocking=True), batch[1].to(dist.device)
+        clips, labels = batch_to_device(batch[:2], dist.device)
         if mixer is None:
             return F.cross_entropy(module(clips), labels, label_smoothing=cfg.smoothing), {}
         # Mixing draws come from the global torch RNG, which checkpoints save and restore.

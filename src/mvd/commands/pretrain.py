@@ -17,6 +17,7 @@ from ..engine.optim import parameter_groups
 from ..losses import image_pixel_targets, pixel_reconstruction_loss, video_pixel_targets
 from ..masking import random_mask
 from ..models.registry import create_model
+from ..data.transforms import batch_to_device
 from .common import (DataOptions, check_data_files, ensure_synthetic_data, masked_pretraining_data,
                      register_command, resolve_data_path, training_job)
 
@@ -47,7 +48,7 @@ def pretrain_video(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
                                               patch_size=patch, tubelet_size=tubelet)
 
     def loss_fn(module, batch):
-        video, _, mask = (t.to(dist.device, non_blocking=True) for t in batch)
+        video, _, mask = batch_to_device(batch, dist.device)
         targets = video_pixel_targets(video, patch, tubelet, cfg.normalize_pixels)
         return pixel_reconstruction_loss(module(video, mask), targets, mask), {}
 

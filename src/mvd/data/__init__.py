@@ -22,9 +22,10 @@ from .loader import (EpochLoader, build_loader, finetune_collate, pretrain_colla
 from .mixup import Mixup, soft_target_cross_entropy
 from .randaugment import VideoRandAugment
 from .synth import make_synthetic_dataset
+from .transforms import PIXEL_FORMATS, batch_to_device, normalize_batch
 
 __all__ = ["AnnotationError", "CheckReport", "DATASET_DEFAULTS", "DataError", "DecodeError", "EpochLoader",
-           "FinetuneDataset", "ImageDataset", "ImageDecodeError", "SampleDataset", "is_image_source",
+           "FinetuneDataset", "ImageDataset", "PIXEL_FORMATS", "batch_to_device", "normalize_batch", "ImageDecodeError", "SampleDataset", "is_image_source",
            "load_image_samples", "read_image", "FrameFolderReader", "Mixup", "NUM_CLASSES", "PretrainDataset",
            "PyAVReader", "SPLIT_FILES", "Sample", "MultiViewDataset", "VideoDataset",
            "VideoDecodeError", "VideoRandAugment", "VideoReader", "build_loader", "check_list",

@@ -27,8 +27,9 @@ from .erasing import cube_random_erase
 from .errors import DataError, DecodeError, VideoDecodeError
 from .randaugment import VideoRandAugment
 from .robust import FailureTracker, load_with_replacement
-from .transforms import (center_crop, crop, frames_to_tensor, hflip, multiscale_crop_box, normalize,
-                         random_resized_crop_box, resize, short_side_resize, to_cthw)
+from .transforms import (PIXEL_FORMATS, center_crop, crop, crop_pixels, frames_to_tensor, hflip,
+                         multiscale_crop_box, normalize, random_resized_crop_box, resize,
+                         short_side_resize, to_cthw, to_unit_float)
 
 log = logging.getLogger("mvd.data")
 
@@ -178,9 +179,15 @@ class VideoDataset(SampleDataset):
     kind = "video"
 
     def __init__(self, samples: Sequence[Sample], *, backend: str = "pyav", min_frames: int = 1,
-                 frame_order: str = "natural", keep_in_memory: bool = False, **kwargs):
+                 frame_order: str = "natural", keep_in_memory: bool = False,
+                 decode_threads: int = 1, pixel_format: str = "float", **kwargs):
         super().__init__(samples, **kwargs)
         self.backend, self.min_frames = backend, min_frames
+        if decode_threads < 1:
+            raise ValueError(f"decode_threads must be at least 1, got {decode_threads}")
+        if pixel_format not in PIXEL_FORMATS:
+            raise ValueError(f"pixel_format must be one of {PIXEL_FORMATS}, got {pixel_format!r}")
+        self.decode_threads, self.pixel_format = decode_threads, pixel_format
         # Decoded videos kept for the life of the process and shared by every dataset that asks
         # (small datasets such as the demo's, whose stages run in one process; it pays with
         # num_workers 0, where it also saves starting workers every epoch).
@@ -205,7 +212,7 @@ class VideoDataset(SampleDataset):
         key = _file_key(sample.path) if self._memory is not None else None
         if key is not None and key in self._memory:
             return self._select(sample, self._memory[key], choose)
-        with open_video(sample.path, self.backend) as reader:
+        with open_video(sample.path, self.backend, self.decode_threads) as reader:
             n = len(reader)
             if n < self.min_frames:
                 raise VideoDecodeError(sample.path, "too_short",
@@ -235,7 +242,9 @@ class PretrainDataset(VideoDataset):
 
     With ``num_sample`` > 1 each field is a list of that many views of the same decoded clip;
     ``pretrain_collate`` flattens them. Masks use ``mvd.masking`` (True = masked) on the token
-    grid (T/tubelet, H/patch, W/patch), one draw per view.
+    grid (T/tubelet, H/patch, W/patch), one draw per view. With ``pixel_format="uint8"`` the
+    clips are cropped, resized and returned as uint8; ``normalize_batch`` finishes them on the
+    device.
 
     ``fixed_views`` = K > 0 freezes the augmentation: every clip has K views (frames + crop)
     drawn from (seed, index, slot) alone, epoch e shows slot e % K, and only the mask is redrawn
@@ -287,17 +296,22 @@ class PretrainDataset(VideoDataset):
         views = []
         for _ in range(self.num_sample):
             x, y, w, h = multiscale_crop_box(width, height, self.input_size, rng, self.scales)
-            region = frames_to_tensor(frames[:, y:y + h, x:x + w])
-            student = to_cthw(normalize(resize(region, (self.input_size,) * 2, antialias=True)))
+            region = crop_pixels(frames, (y, x, h, w), self.pixel_format)
+            student = self.finish(resize(region, (self.input_size,) * 2, antialias=True))
             if self.teacher_size == self.input_size:
                 teacher = student
             else:
-                teacher = to_cthw(normalize(resize(region, (self.teacher_size,) * 2, antialias=True)))
+                teacher = self.finish(resize(region, (self.teacher_size,) * 2, antialias=True))
             mask = make_mask(self.mask_type, 1, self.grid, self.mask_ratio, gen)[0]
             views.append((student, teacher, mask))
         if self.num_sample == 1:
             return views[0]
         return tuple(list(v) for v in zip(*views))
+
+    def finish(self, clip: torch.Tensor) -> torch.Tensor:
+        """(T, 3, S, S) -> the model's (3, T, S, S); float pixels are normalised here, 8-bit
+        ones travel as they are."""
+        return to_cthw(clip if self.pixel_format == "uint8" else normalize(clip))
 
 
 class FinetuneDataset(VideoDataset):
@@ -306,6 +320,8 @@ class FinetuneDataset(VideoDataset):
 
     ``mode='train'``: RandAugment on full frames, random resized crop, flip (if ``flip``), cube
     erasing; with ``num_sample`` > 1 the item is (list of clips, list of labels) from one decode.
+    ``pixel_format="uint8"`` crops and resizes 8-bit pixels; clips still leave normalised,
+    because random erasing writes its noise in normalised units.
     ``mode='val'``: training temporal sampling with a per-video seed that does not change with
     the epoch (so validation is comparable across epochs), short-side resize, centre crop.
     ``sampling``: 'dense' (K400/UCF/HMDB) or 'uniform' (SSv2, TSN segments).
@@ -355,9 +371,10 @@ class FinetuneDataset(VideoDataset):
             pil, _ = self.randaugment([Image.fromarray(f) for f in frames], rng)
             frames = np.stack([np.asarray(img) for img in pil])
         height, width = frames.shape[1:3]
-        top, left, h, w = random_resized_crop_box(height, width, rng, self.rrc_scale)
-        clip = frames_to_tensor(frames[:, top:top + h, left:left + w])
-        clip = normalize(resize(clip, (self.input_size,) * 2, antialias=False))
+        box = random_resized_crop_box(height, width, rng, self.rrc_scale)
+        clip = resize(crop_pixels(frames, box, self.pixel_format), (self.input_size,) * 2,
+                      antialias=False)
+        clip = normalize(to_unit_float(clip) if clip.dtype == torch.uint8 else clip)
         if self.flip and rng.random() < 0.5:
             clip = hflip(clip)
         clip = cube_random_erase(clip, rng, gen, self.reprob)

@@ -1,6 +1,8 @@
 """Spatial transforms on clips. One box / flip decision per clip, applied to every frame.
 
-Clips are torch tensors (T, C, H, W); decoded frames are uint8 numpy (T, H, W, 3).
+Clips are torch tensors (T, C, H, W); decoded frames are uint8 numpy (T, H, W, 3). Pixels are
+float in [0, 1] (the reference's arithmetic) or, with ``pixel_format="uint8"``, 8-bit integers
+that are cropped and resized as such and normalised later, on the device (``normalize_batch``).
 """
 from __future__ import annotations
 
@@ -14,11 +16,23 @@ import torch.nn.functional as F
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MULTISCALE_SCALES = (1.0, 0.875, 0.75, 0.66)
+PIXEL_FORMATS = ("float", "uint8")
+
+
+def frames_to_uint8(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> uint8 (T, 3, H, W), a channels-last view (no copy): the memory
+    layout torch's fast 8-bit resize works in."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+
+
+def to_unit_float(pixels: torch.Tensor) -> torch.Tensor:
+    """8-bit pixels -> float32 in [0, 1]."""
+    return pixels.float().div_(255.0)
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(255.0)
+    return to_unit_float(frames_to_uint8(frames))
 
 
 def normalize(clip: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
@@ -29,16 +43,48 @@ def normalize(clip: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
     return (clip - m) / s
 
 
+def normalize_batch(clips: torch.Tensor) -> torch.Tensor:
+    """A batch as the model wants it: uint8 clips (B, 3, T, H, W) -> float, ImageNet-normalised
+    with the same arithmetic as ``normalize(frames_to_tensor(...))``; float clips (normalised
+    by the workers) pass through. Called after the batch reached its device, so workers ship a
+    quarter of the bytes and the GPU, not a CPU core, does the float work."""
+    if clips.dtype != torch.uint8:
+        return clips
+    shape = (1, -1, 1, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=clips.device).view(shape)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=clips.device).view(shape)
+    return (to_unit_float(clips) - mean) / std
+
+
+def batch_to_device(tensors, device) -> tuple:
+    """Move a batch's tensors to ``device``; uint8 clips become normalised float there."""
+    return tuple(normalize_batch(t.to(device, non_blocking=True)) for t in tensors)
+
+
 def to_cthw(clip: torch.Tensor) -> torch.Tensor:
     """(T, C, H, W) -> (C, T, H, W), the model's input layout."""
     return clip.permute(1, 0, 2, 3).contiguous()
 
 
 def resize(clip: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
-    """Bilinear resize of every frame to (h, w). antialias=True approximates PIL, False cv2."""
+    """Bilinear resize of every frame to (h, w). antialias=True approximates PIL, False cv2.
+
+    8-bit clips are resized as 8-bit (channels-last, torch's vectorised integer kernel: several
+    times faster than float, within one grey level of it)."""
     if tuple(clip.shape[-2:]) == tuple(size):
         return clip
+    if clip.dtype == torch.uint8:
+        clip = clip.contiguous(memory_format=torch.channels_last)
     return F.interpolate(clip, size=size, mode="bilinear", align_corners=False, antialias=antialias)
+
+
+def crop_pixels(frames: np.ndarray, box: tuple[int, int, int, int],
+                pixel_format: str = "float") -> torch.Tensor:
+    """The (top, left, h, w) box of uint8 (T, H, W, 3) frames as (T, 3, h, w): float in [0, 1]
+    ("float") or uint8 ("uint8", to be resized as 8-bit)."""
+    top, left, h, w = box
+    region = frames_to_uint8(frames[:, top:top + h, left:left + w])
+    return to_unit_float(region) if pixel_format == "float" else region
 
 
 def crop(clip, top: int, left: int, height: int, width: int):
@@ -125,6 +171,8 @@ def center_crop(clip: torch.Tensor, size: int) -> torch.Tensor:
     return crop(clip, top, left, min(size, h), min(size, w))
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MULTISCALE_SCALES", "center_crop", "crop",
-           "fixed_crop_offsets", "frames_to_tensor", "hflip", "multiscale_crop_box", "normalize",
-           "random_resized_crop_box", "resize", "short_side_resize", "to_cthw"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MULTISCALE_SCALES", "PIXEL_FORMATS", "batch_to_device",
+           "center_crop",
+           "crop", "crop_pixels", "fixed_crop_offsets", "frames_to_tensor", "frames_to_uint8",
+           "hflip", "multiscale_crop_box", "normalize", "normalize_batch",
+           "random_resized_crop_box", "resize", "short_side_resize", "to_cthw", "to_unit_float"]
