@@ -1,7 +1,8 @@
-"""CLI: ``mvd data check LIST`` and ``mvd synth OUT_DIR``."""
+"""CLI: ``mvd data check LIST``, ``mvd data prepare LIST OUT_DIR`` and ``mvd synth OUT_DIR``."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -21,6 +22,28 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     print(report.format())
     return 1 if report.failures else 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from ..engine.outdir import OutputDirError
+    from .errors import AnnotationError
+    from .prepare import PrepareError, prepare_dataset
+
+    workers = _cpu_count() if args.workers is None else args.workers
+    try:
+        result = prepare_dataset(args.list, args.out_dir, data_root=args.data_root,
+                                 short_side=args.short_side, keyframe_interval=args.keyframe_interval,
+                                 crf=args.crf, workers=workers, progress=not args.no_progress)
+    except (PrepareError, AnnotationError, OutputDirError, OSError) as exc:
+        print(f"mvd data prepare: error: {exc}", file=sys.stderr)
+        return 2
+    print(result.format())
+    return 1 if result.failed else 0
+
+
+def _cpu_count() -> int:
+    """The cores this process may use (a container or taskset may allow fewer than exist)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -44,7 +67,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    data = subparsers.add_parser("data", help="inspect video datasets")
+    data = subparsers.add_parser("data", help="inspect and prepare video datasets")
     data_sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
     check = data_sub.add_parser("check", help="decode every listed video and report failures")
@@ -58,6 +81,34 @@ def register(subparsers) -> None:
     check.add_argument("--workers", type=int, default=1, help="decoding processes")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.set_defaults(func=_check)
+
+    prepare = data_sub.add_parser(
+        "prepare", help="re-encode a dataset once (smaller, a keyframe every few frames) so "
+                        "training decodes less",
+        description="Re-encode every listed video to H.264 mp4 under OUT_DIR (same relative path, "
+                    "same frames in the same order and at the same rate, short side scaled down, "
+                    "a keyframe every --keyframe-interval frames, so reaching any "
+                    "frame decodes fewer than that many frames before it) and write the list again "
+                    "in OUT_DIR with the new paths: train with that list and --data-root OUT_DIR. Every output is "
+                    "written under a temporary name and read back before it gets its name. "
+                    "OUT_DIR/prepared.json records finished files, so a second run skips them and "
+                    "redoes anything interrupted; unusable sources are listed with the reason, left "
+                    "out of the new list, and make the exit status 1. Originals are never touched.")
+    prepare.add_argument("list", help="annotation list ('path [label]' lines) or class-folder root")
+    prepare.add_argument("out_dir", help="folder for the re-encoded videos and the new list "
+                                         "(not the data root)")
+    prepare.add_argument("--data-root", default=None, help="prefix for relative paths in the list")
+    prepare.add_argument("--short-side", type=int, default=320,
+                         help="scale the shorter side down to this many pixels, even; smaller "
+                              "videos keep their size; 0 keeps every size (default 320)")
+    prepare.add_argument("--keyframe-interval", type=int, default=16,
+                         help="frames from one keyframe to the next (default 16)")
+    prepare.add_argument("--crf", type=int, default=23,
+                         help="H.264 quality, 0-51, lower is better and bigger (default 23)")
+    prepare.add_argument("--workers", type=int, default=None,
+                         help="encoding processes (default: one per CPU core)")
+    prepare.add_argument("--no-progress", action="store_true", help="no progress bar")
+    prepare.set_defaults(func=_prepare)
 
     synth = subparsers.add_parser(
         "synth", help="write a synthetic appearance/motion video dataset",

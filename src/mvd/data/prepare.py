@@ -59,13 +59,15 @@ def check_options(short_side: Optional[int], keyframe_interval: int, crf: int, w
 
 def output_size(width: int, height: int, short_side: Optional[int]) -> tuple[int, int]:
     """(width, height) with the short side scaled down to ``short_side`` and the aspect kept;
-    never scaled up (a smaller video keeps its size); both even, as 4:2:0 chroma needs."""
-    scale = min(1.0, short_side / min(width, height)) if short_side else 1.0
-    return _even(width * scale), _even(height * scale)
+    never scaled up (a smaller video keeps its size); both rounded down to even numbers, as
+    4:2:0 chroma needs."""
+    short = min(width, height)
+    target = min(short, short_side) if short_side else short
+    return _even(width * target / short), _even(height * target / short)
 
 
 def _even(length: float) -> int:
-    return max(2, 2 * round(length / 2))
+    return max(2, int(length + 1e-6) // 2 * 2)
 
 
 def x264_options(keyframe_interval: int, crf: int) -> dict:
@@ -272,11 +274,13 @@ def prepare_dataset(list_or_root, out_dir, *, data_root=None, short_side=320, ke
     jobs = plan_jobs(samples, str(out_dir), base)
     list_path = os.path.join(str(out_dir), new_list_name(list_or_root, list_file))
     refuse_overwrites(jobs, str(out_dir), base, list_file, list_path)
+    refuse_foreign_folder(str(out_dir))
     make_output_dir(out_dir, "output folder")
     settings = {"short_side": short_side or None, "keyframe_interval": keyframe_interval, "crf": crf}
     result = PrepareResult(list_path=list_path, out_dir=str(out_dir))
     with output_dir_lock(out_dir, "data prepare"):
         manifest = Manifest(str(out_dir))
+        manifest.save()  # marks the folder as ours before the first video lands in it
         result.manifest_path = manifest.path
         _run_jobs(list(jobs.values()), settings, manifest, workers, progress, result)
         _write_new_list(list_path, samples, jobs, manifest)
@@ -345,6 +349,17 @@ def refuse_overwrites(jobs: dict, out_dir: str, base: str, list_file: Optional[s
                            "another output folder")
 
 
+def refuse_foreign_folder(out_dir: str) -> None:
+    """Only a new or empty folder, or one an earlier run wrote (it holds the manifest): the
+    outputs replace whatever has their names, which elsewhere could be someone's videos."""
+    if not os.path.isdir(out_dir) or os.path.exists(os.path.join(out_dir, MANIFEST_NAME)):
+        return
+    if os.listdir(out_dir):
+        raise PrepareError(f"output folder {out_dir} already holds files but no {MANIFEST_NAME} "
+                           "of an earlier run; use a new or empty folder (or an earlier run's "
+                           "folder to resume it)")
+
+
 def _run_jobs(jobs: list, settings: dict, manifest: "Manifest", workers: int, progress: bool,
               result: PrepareResult) -> None:
     """Run every job, recording each outcome; the manifest is saved now and then and whatever
@@ -388,6 +403,7 @@ class _Outcomes:
 
 def run_job(job: Job, settings: dict, previous: Optional[dict]) -> Outcome:
     """Skip a job an earlier run finished, else prepare it; any failure becomes the outcome."""
+    _remove_stale_temporaries(job.output)
     if already_done(job, settings, previous):
         return Outcome(job, "skipped", previous)
     try:
