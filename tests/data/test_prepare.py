@@ -247,3 +247,17 @@ def test_check_options_rejects_before_any_work():
     for bad in [(-2, 16, 23, 1), (321, 16, 23, 1), (320, 0, 23, 1), (320, 16, -1, 1), (320, 16, 23, 0)]:
         with pytest.raises(PrepareError):
             check_options(*bad)
+
+
+def test_class_folder_root(source, tmp_path):
+    root = tmp_path / "classes"
+    for name, clip in (("jump", "videos/a/clip0.mp4"), ("run", "videos/b/clip2.mp4")):
+        os.makedirs(root / name)
+        shutil.copy(source / clip, root / name / "x.mp4")
+    with pytest.raises(PrepareError, match="inside the class-folder root"):
+        prepare_dataset(root, root / "prepared", progress=False)
+    result = prepare_dataset(root, tmp_path / "out", progress=True, **SMALL)  # with the progress bar
+    assert result.prepared == 2 and result.list_path == str(tmp_path / "out" / "classes.csv")
+    new = read_list(result.list_path, data_root=str(tmp_path / "out"))
+    assert [(os.path.relpath(s.path, tmp_path / "out"), s.label) for s in new] == [
+        ("jump/x.mp4", 0), ("run/x.mp4", 1)]
