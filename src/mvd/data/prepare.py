@@ -374,6 +374,8 @@ def _run_jobs(jobs: list, settings: dict, manifest: "Manifest", workers: int, pr
             manifest.save_now_and_then()
     finally:
         manifest.save()
+    listed = {job.source: number for number, job in enumerate(jobs)}
+    result.failed.sort(key=lambda failure: listed[failure[0]])  # list order, not finishing order
 
 
 class _Outcomes:
