@@ -323,17 +323,20 @@ def thread_keyword() -> Optional[str]:
     return next((k for k in ("decode_threads", "threads", "num_threads") if k in keywords), None)
 
 
-def make_rows(files: str, sizes: tuple[int, int], notes: list[str]) -> list[Row]:
+def make_rows(files: str, sizes: tuple[int, int], notes: list[str],
+              num_samples: tuple[int, ...] = (1, 2, 4)) -> list[Row]:
     """The rows on one file set: ours (float, uint8), ours on decord, the official-style yardstick."""
     big, small = sizes
     has_uint8 = "pixel_format" in dataset_keywords()
     has_decord = importlib.util.find_spec("decord") is not None
     rows = []
+    if has_decord:  # first, next to our first row: the comparison that matters most runs back to back
+        rows.append(Row(f"reference decord+PIL {big}", files, _reference(big), 1, None))
     for uint8 in (False, True) if has_uint8 else (False,):
         fmt = dict(pixel_format="uint8") if uint8 else {}
         tag = " uint8" if uint8 else ""
         for size in (big, small):
-            for views in (1, 2, 4):
+            for views in num_samples:
                 rows.append(Row(f"pretrain {size} ns{views}{tag}", files, _pretrain(size, views, fmt),
                                 views, pretrain_collate, uint8))
         rows.append(Row(f"finetune {big} ns2{tag}", files, _finetune(big, 2, fmt), 2, finetune_collate, uint8))
@@ -344,7 +347,6 @@ def make_rows(files: str, sizes: tuple[int, int], notes: list[str]) -> list[Row]
     if has_decord:
         rows.append(Row(f"pretrain {big} ns1, decord backend", files,
                         _pretrain(big, 1, dict(backend="decord")), 1, pretrain_collate))
-        rows.append(Row(f"reference decord+PIL {big}", files, _reference(big), 1, None))
     if not has_uint8 and files == "raw":
         notes.append("pixel_format='uint8' rows left out: PretrainDataset/FinetuneDataset have no "
                      "pixel_format keyword yet")
@@ -442,6 +444,7 @@ def time_row(row: Row, paths: list[str], items: int, workers: int) -> dict:
                   views_per_s_per_core=views / measured["seconds"] / cores,
                   worker_peak_rss_mb=max(measured["rss"]) if measured["rss"] else None,
                   worker_peak_rss_all_mb=[round(r) for r in measured["rss"]],
+                  ships=str(measured["batch"][0].dtype).replace("torch.", ""),
                   normalize_ms_per_view=None)
     if row.uint8:
         result["normalize_ms_per_view"] = time_normalize(measured["batch"], BATCH_ITEMS * row.views_per_item)
@@ -550,7 +553,19 @@ def machine_info() -> dict:
         except ImportError:
             versions[module] = None
     return dict(cpu=cpu, cores=os.cpu_count(), date=datetime.datetime.now().isoformat(timespec="seconds"),
+                commit=source_commit(), load_average_at_start=[round(x, 2) for x in os.getloadavg()],
                 **versions)
+
+
+def source_commit() -> str:
+    """The commit measured, marked when src/ had uncommitted changes (they were measured too)."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" + uncommitted src/ changes" if git("status", "--porcelain", "--", "../src") else "")
 
 
 def gpu_step_rate() -> Optional[tuple[str, float, str]]:
@@ -573,11 +588,11 @@ def fmt(value, spec: str) -> str:
 
 
 def table(results: list[dict]) -> str:
-    header = ("| row | files | workers | views/s | views/s/core | vs reference | worker peak RSS MiB | "
-              "normalize ms/view (main) |")
-    lines = [header, "|---|---|---|---|---|---|---|---|"]
+    header = ("| row | files | workers | clips ship as | views/s | views/s/core | vs reference | "
+              "worker peak RSS MiB | normalize ms/view (main) |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['row']} | {r['files']} | {r['workers']} | {r['views_per_s']:.1f} | "
+        lines.append(f"| {r['row']} | {r['files']} | {r['workers']} | {r['ships']} | {r['views_per_s']:.1f} | "
                      f"{r['views_per_s_per_core']:.2f} | {fmt(r.get('vs_reference'), '.2f')} | "
                      f"{fmt(r['worker_peak_rss_mb'], '.0f')} | {fmt(r['normalize_ms_per_view'], '.2f')} |")
     return "\n".join(lines)
@@ -624,7 +639,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=None,
-                        help="items timed per row (default 24; --quick: 2)")
+                        help="items timed per row (default 32; --quick: 2)")
     parser.add_argument("--workers", type=int, default=None,
                         help="DataLoader workers = cores used (default: all cores; --quick: 1)")
     parser.add_argument("--rows", default=None, help="only rows whose label ('name [files]') matches this regex")
@@ -645,12 +660,13 @@ def run(args, fixtures: str) -> dict:
     quick = args.quick
     specs = quick_specs() if quick else k400_specs()
     sizes = (64, 32) if quick else (224, 112)
-    items = args.items or (2 if quick else 24)
+    items = args.items or (2 if quick else 32)
     workers = args.workers if args.workers is not None else 1 if quick else os.cpu_count() or 1
     made = now()
     sets = fixture_sets(fixtures, specs, max(1, workers), notes)
     fixture_seconds = now() - made
-    rows = [row for files in sets for row in make_rows(files, sizes, notes)]
+    num_samples = (1, 4) if quick else (1, 2, 4)
+    rows = [row for files in sets for row in make_rows(files, sizes, notes, num_samples)]
     rows = selected(rows, args.rows)
     torch.set_num_threads(1)  # the main process only collects batches
     results = []
@@ -673,13 +689,15 @@ def run(args, fixtures: str) -> dict:
             report["profile"] = dict(row=match[0].label, text=profile_row(match[0], sets[match[0].files], items))
     report["feeding"] = feeding_line(results, sizes[0])
     report["seconds"] = round(now() - started, 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return report
 
 
 def render(report: dict) -> str:
     m, s = report["machine"], report["settings"]
     lines = [f"machine: {m['cpu']}, {m['cores']} cores; torch {m['torch']}, av {m['av']}, decord {m['decord']}; "
-             f"{m['date']}",
+             f"{m['date']}; commit {m['commit']}; 1-min load average at start / end "
+             f"{m['load_average_at_start'][0]:.2f} / {m['load_average_at_end'][0]:.2f}",
              f"loader: build_loader, {s['workers']} worker(s) (= cores used), {s['batch_items']} items/batch, "
              f"{s['items_per_row']} items timed per row after {s['warmup']}; 16 frames at stride 4",
              "files: " + "; ".join(f"{k}: " + ", ".join(sorted({f"{f['width']}x{f['height']}@{f['fps']:g} key/"
