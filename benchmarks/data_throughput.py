@@ -1,12 +1,14 @@
 """Input-pipeline benchmark of record: training views per second per CPU core, end to end.
 
-    python benchmarks/data_throughput.py [--items N] [--workers W] [--rows TEXT] [--fixtures DIR]
-                                         [--json PATH] [--quick] [--profile ROW]
+    python benchmarks/data_throughput.py [--items N] [--rounds R] [--workers W] [--rows REGEX]
+                                         [--fixtures DIR] [--json PATH] [--quick] [--profile REGEX]
 
 Every row runs the real loader (``build_loader``: DataLoader, worker processes, collate) with
 ``num_workers`` = cores used and reports views/s divided by the cores, after one warm-up batch
 per worker, plus the peak RSS (VmHWM) of the worker processes. Views: a ``num_sample`` = 4 item
-is 4 training views.
+is 4 training views. Rows are timed in rounds (order reversed every other round) so that a
+machine whose load drifts affects every row alike; the per-round rates show the spread. Run it
+on a quiet machine: other jobs' load lands in the numbers.
 
 Files: H.264 at Kinetics-400 geometry (320x240 at 30 fps and 568x320 at 25 fps, 10 s, crf 23,
 yuv420p, a keyframe every 2 s or 5 s set on the encoder, no scene-cut keyframes) made from the
@@ -274,6 +276,20 @@ def worker_pids() -> list[int]:
     return pids
 
 
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds so far of each live process in ``pids`` (all its threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return found
+
+
 def peak_rss_mb(pid: int) -> Optional[float]:
     """VmHWM (peak resident set) of ``pid`` in MiB, None if it is gone."""
     try:
@@ -406,26 +422,29 @@ def time_normalize(batch, views: int, repeats: int = 3) -> Optional[float]:
 
 
 def run_loader(dataset, collate, workers: int, batches: int) -> dict:
-    """Time ``batches`` batches after one warm-up batch per worker; read the workers' peak RSS
-    before the loader shuts them down."""
+    """Time ``batches`` batches after one warm-up batch per worker: wall seconds and the CPU
+    seconds the workers and this process spent meanwhile; read the workers' peak RSS before the
+    loader shuts them down."""
     loader = build_loader(dataset, BATCH_ITEMS, train=True, collate_fn=collate, num_workers=workers)
     stream = iter(loader)
     try:
         for _ in range(max(workers, 1)):
             next(stream)
-        start = now()
+        pids = worker_pids() if workers else []
+        cpu_before, own_before, start = cpu_seconds(pids), time.process_time(), now()
         for _ in range(batches):
             batch = next(stream)
-        seconds = now() - start
-        rss = [r for r in map(peak_rss_mb, worker_pids()) if r is not None] if workers else \
-            [peak_rss_mb(os.getpid())]
+        seconds, own = now() - start, time.process_time() - own_before
+        cpu_after = cpu_seconds(pids)
+        workers_cpu = sum(cpu_after[p] - cpu_before[p] for p in cpu_after if p in cpu_before)
+        rss = [r for r in map(peak_rss_mb, pids) if r is not None] if workers else [peak_rss_mb(os.getpid())]
     finally:
         stream.close()
-    return dict(seconds=seconds, batch=batch, rss=rss)
+    return dict(seconds=seconds, cpu_seconds=workers_cpu + own, batch=batch, rss=rss)
 
 
 def time_row(row: Row, paths: list[str], items: int, workers: int) -> dict:
-    """One row's result: views/s, per core, worker memory, the uint8 normalisation cost."""
+    """One timing of ``row``: views, seconds, worker memory, the uint8 normalisation cost."""
     workers = max(1, workers // row.threads_per_worker) if workers else 0
     batches = max(1, math.ceil(items / BATCH_ITEMS))
     count = (max(workers, 1) + batches) * BATCH_ITEMS
@@ -435,28 +454,56 @@ def time_row(row: Row, paths: list[str], items: int, workers: int) -> dict:
     else:
         collate = row.collate
     measured = run_loader(dataset, collate, workers, batches)
-    views = batches * BATCH_ITEMS * row.views_per_item
-    cores = max(workers, 1) * row.threads_per_worker
-    result = dict(row=row.name, files=row.files, workers=workers, cores=cores,
-                  items=batches * BATCH_ITEMS, views_per_item=row.views_per_item,
-                  seconds=round(measured["seconds"], 3),
-                  views_per_s=views / measured["seconds"],
-                  views_per_s_per_core=views / measured["seconds"] / cores,
-                  worker_peak_rss_mb=max(measured["rss"]) if measured["rss"] else None,
-                  worker_peak_rss_all_mb=[round(r) for r in measured["rss"]],
-                  ships=str(measured["batch"][0].dtype).replace("torch.", ""),
-                  normalize_ms_per_view=None)
-    if row.uint8:
-        result["normalize_ms_per_view"] = time_normalize(measured["batch"], BATCH_ITEMS * row.views_per_item)
-    return result
+    normalize = time_normalize(measured["batch"], BATCH_ITEMS * row.views_per_item) if row.uint8 else None
+    return dict(workers=workers, cores=max(workers, 1) * row.threads_per_worker,
+                items=batches * BATCH_ITEMS, views=batches * BATCH_ITEMS * row.views_per_item,
+                seconds=measured["seconds"], cpu_seconds=measured["cpu_seconds"], rss=measured["rss"],
+                normalize=normalize,
+                ships=str(measured["batch"][0].dtype).replace("torch.", ""))
+
+
+def combine(row: Row, rounds: list[dict]) -> dict:
+    """A row's result over its rounds: views/s = all views / all seconds; memory: the peak."""
+    views, seconds = sum(r["views"] for r in rounds), sum(r["seconds"] for r in rounds)
+    cpu = sum(r["cpu_seconds"] for r in rounds)
+    cores = rounds[0]["cores"]
+    rss = [m for r in rounds for m in r["rss"]]
+    normalize = [r["normalize"] for r in rounds if r["normalize"] is not None]
+    return dict(row=row.name, files=row.files, workers=rounds[0]["workers"], cores=cores,
+                items=sum(r["items"] for r in rounds), views_per_item=row.views_per_item,
+                seconds=round(seconds, 3), views_per_s=views / seconds,
+                views_per_s_per_core=views / seconds / cores,
+                views_per_s_per_core_rounds=[round(r["views"] / r["seconds"] / cores, 2) for r in rounds],
+                cpu_seconds=round(cpu, 3), views_per_cpu_s=views / cpu if cpu else None,
+                worker_peak_rss_mb=max(rss) if rss else None,
+                worker_peak_rss_all_mb=[round(m) for m in rss],
+                ships=rounds[0]["ships"],
+                normalize_ms_per_view=statistics.median(normalize) if normalize else None)
+
+
+def time_rows(rows: list[Row], sets: dict, items: int, workers: int, rounds: int) -> list[dict]:
+    """Every row ``rounds`` times, the order reversed every other round (slow drifts of the
+    machine then fall on all rows alike), ``items`` split over the rounds."""
+    per_round = max(1, math.ceil(items / rounds))
+    timings: dict[str, list] = {row.label: [] for row in rows}
+    for number in range(rounds):
+        for row in rows if number % 2 == 0 else rows[::-1]:
+            timing = time_row(row, sets[row.files], per_round, workers)
+            timings[row.label].append(timing)
+            rate = timing["views"] / timing["seconds"] / timing["cores"]
+            print(f"  round {number + 1}: {row.label:52s} {rate:7.2f} views/s/core", file=sys.stderr, flush=True)
+    return [combine(row, timings[row.label]) for row in rows]
 
 
 def add_reference_ratios(results: list[dict]) -> None:
-    """Each row's views/s/core over the official-style decord loader's on the same files."""
-    reference = {r["files"]: r["views_per_s_per_core"] for r in results if r["row"].startswith("reference")}
+    """Each row's views/s/core (and views per CPU-second) over the official-style decord loader's
+    on the same files."""
+    reference = {r["files"]: r for r in results if r["row"].startswith("reference")}
     for r in results:
         base = reference.get(r["files"])
-        r["vs_reference"] = r["views_per_s_per_core"] / base if base else None
+        r["vs_reference"] = r["views_per_s_per_core"] / base["views_per_s_per_core"] if base else None
+        r["vs_reference_cpu"] = (r["views_per_cpu_s"] / base["views_per_cpu_s"]
+                                 if base and r["views_per_cpu_s"] and base["views_per_cpu_s"] else None)
 
 
 # ---- decode only ------------------------------------------------------------------------------------
@@ -588,12 +635,14 @@ def fmt(value, spec: str) -> str:
 
 
 def table(results: list[dict]) -> str:
-    header = ("| row | files | workers | clips ship as | views/s | views/s/core | vs reference | "
-              "worker peak RSS MiB | normalize ms/view (main) |")
-    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
+    header = ("| row | files | workers | clips ship as | views/s | views/s/core | per round | vs reference | "
+              "views/CPU-s | vs reference (CPU) | worker peak RSS MiB | normalize ms/view (main) |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        rounds = " / ".join(f"{x:.2f}" for x in r["views_per_s_per_core_rounds"])
         lines.append(f"| {r['row']} | {r['files']} | {r['workers']} | {r['ships']} | {r['views_per_s']:.1f} | "
-                     f"{r['views_per_s_per_core']:.2f} | {fmt(r.get('vs_reference'), '.2f')} | "
+                     f"{r['views_per_s_per_core']:.2f} | {rounds} | {fmt(r.get('vs_reference'), '.2f')} | "
+                     f"{fmt(r['views_per_cpu_s'], '.2f')} | {fmt(r.get('vs_reference_cpu'), '.2f')} | "
                      f"{fmt(r['worker_peak_rss_mb'], '.0f')} | {fmt(r['normalize_ms_per_view'], '.2f')} |")
     return "\n".join(lines)
 
@@ -640,6 +689,9 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=None,
                         help="items timed per row (default 32; --quick: 2)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds over all rows, order reversed every other round; the items "
+                             "are split over them (default 2; --quick: 1)")
     parser.add_argument("--workers", type=int, default=None,
                         help="DataLoader workers = cores used (default: all cores; --quick: 1)")
     parser.add_argument("--rows", default=None, help="only rows whose label ('name [files]') matches this regex")
@@ -650,7 +702,7 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true",
                         help="tiny files, crops 64/32, 2 items per row, 1 worker (for tests)")
     parser.add_argument("--profile", default=None, metavar="REGEX",
-                        help="also cProfile the items of the first row matching REGEX in this process")
+                        help="also cProfile the items of every row matching REGEX, in this process")
     return parser.parse_args(argv)
 
 
@@ -661,6 +713,7 @@ def run(args, fixtures: str) -> dict:
     specs = quick_specs() if quick else k400_specs()
     sizes = (64, 32) if quick else (224, 112)
     items = args.items or (2 if quick else 32)
+    rounds = args.rounds or (1 if quick else 2)
     workers = args.workers if args.workers is not None else 1 if quick else os.cpu_count() or 1
     made = now()
     sets = fixture_sets(fixtures, specs, max(1, workers), notes)
@@ -669,24 +722,19 @@ def run(args, fixtures: str) -> dict:
     rows = [row for files in sets for row in make_rows(files, sizes, notes, num_samples)]
     rows = selected(rows, args.rows)
     torch.set_num_threads(1)  # the main process only collects batches
-    results = []
-    for row in rows:
-        results.append(time_row(row, sets[row.files], items, workers))
-        r = results[-1]
-        print(f"  {row.label:52s} {r['views_per_s_per_core']:7.2f} views/s/core", file=sys.stderr, flush=True)
+    results = time_rows(rows, sets, items, workers, rounds)
     add_reference_ratios(results)
     decode_rows = decode_only(sets, args.decode_clips or (2 if quick else 24), notes)
     report = dict(machine=machine_info(),
-                  settings=dict(items_per_row=items, workers=workers, batch_items=BATCH_ITEMS,
+                  settings=dict(items_per_row=items, rounds=rounds, workers=workers, batch_items=BATCH_ITEMS,
                                 num_frames=16, stride=4, sizes=list(sizes), quick=quick,
                                 warmup="one batch per worker, not timed"),
                   fixtures={files: [describe_file(p) for p in paths] for files, paths in sets.items()},
                   fixture_specs=[asdict(s) for s in specs], fixture_seconds=round(fixture_seconds, 1),
                   rows=results, decode_only=decode_rows, notes=notes)
     if args.profile:
-        match = selected(rows, args.profile)
-        if match:
-            report["profile"] = dict(row=match[0].label, text=profile_row(match[0], sets[match[0].files], items))
+        report["profiles"] = [dict(row=row.label, text=profile_row(row, sets[row.files], items))
+                              for row in selected(rows, args.profile)]
     report["feeding"] = feeding_line(results, sizes[0])
     report["seconds"] = round(now() - started, 1)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -699,19 +747,22 @@ def render(report: dict) -> str:
              f"{m['date']}; commit {m['commit']}; 1-min load average at start / end "
              f"{m['load_average_at_start'][0]:.2f} / {m['load_average_at_end'][0]:.2f}",
              f"loader: build_loader, {s['workers']} worker(s) (= cores used), {s['batch_items']} items/batch, "
-             f"{s['items_per_row']} items timed per row after {s['warmup']}; 16 frames at stride 4",
+             f"{s['items_per_row']} items timed per row over {s['rounds']} round(s), each after {s['warmup']}; "
+             f"16 frames at stride 4",
              "files: " + "; ".join(f"{k}: " + ", ".join(sorted({f"{f['width']}x{f['height']}@{f['fps']:g} key/"
                                                                  f"{'/'.join(map(str, f['keyframe_every']))}"
                                                                  for f in v}))
                                    for k, v in report["fixtures"].items()),
              "", table(report["rows"]), "",
-             "vs reference: views/s/core over the official-style decord+PIL loader on the same files (>1 = ours ahead)",
+             "vs reference: views/s/core over the official-style decord+PIL loader on the same files (>1 = ours ahead); "
+             "views/CPU-s: views per CPU-second the workers and the main process used in the timed window "
+             "(what a fully used core delivers, less sensitive to other jobs' load than wall time)",
              "", decode_table(report["decode_only"])]
     if report.get("feeding"):
         lines += ["", report["feeding"]]
     lines += [f"note: {n}" for n in report["notes"]]
-    if report.get("profile"):
-        lines += ["", f"profile of {report['profile']['row']} (one process, tottime):", report["profile"]["text"]]
+    for profile in report.get("profiles", []):
+        lines += ["", f"profile of {profile['row']} (one process, tottime):", profile["text"].strip()]
     lines.append(f"total {report['seconds']:.0f} s (fixtures {report['fixture_seconds']:.0f} s)")
     return "\n".join(lines)
 

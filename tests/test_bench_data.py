@@ -61,7 +61,7 @@ def test_quick_numbers_are_positive_and_columns_printed(benchmarks, quick):
     data_throughput, _ = benchmarks
     report, _ = quick
     for row in report["rows"]:
-        assert row["views_per_s"] > 0 and row["views_per_s_per_core"] > 0
+        assert row["views_per_s"] > 0 and row["views_per_s_per_core"] > 0 and row["views_per_cpu_s"] > 0
         assert row["worker_peak_rss_mb"] > 0 and row["workers"] == 1
         if row["row"].startswith("pretrain") and row["row"].endswith("uint8"):
             assert row["normalize_ms_per_view"] > 0 and row["ships"] == "uint8"
@@ -72,7 +72,7 @@ def test_quick_numbers_are_positive_and_columns_printed(benchmarks, quick):
     assert {r["decoder"] for r in report["decode_only"]} >= {"pyav, 1 thread", "pyav, 2 threads"}
     assert all(r["clips_per_s"] > 0 for r in report["decode_only"])
     text = data_throughput.render(report)
-    for column in ("views/s/core", "vs reference", "worker peak RSS MiB", "normalize ms/view", "clips/s"):
+    for column in ("views/s/core", "vs reference", "views/CPU-s", "worker peak RSS MiB", "normalize ms/view", "clips/s"):
         assert column in text
     raw = report["fixtures"]["raw"]
     assert {(f["width"], f["height"]) for f in raw} == {(160, 120)}
