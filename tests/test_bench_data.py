@@ -87,3 +87,12 @@ def test_gpu_end_to_end_row_runs_on_cpu(benchmarks, fixtures, tmp_path):
     row = json.loads(out.read_text())["end_to_end"]
     assert row["clips_per_s_end_to_end"] > 0 and row["clips_per_s_step_alone"] > 0
     assert 0 <= row["loader_wait_share"] <= 1
+
+
+def test_gpu_bench_without_cuda_says_so_and_measures_nothing(benchmarks, tmp_path, capsys):
+    _, gpu_bench = benchmarks
+    if gpu_bench.torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    out = tmp_path / "gpu.json"
+    assert gpu_bench.main(["--out", str(out)]) == 0
+    assert "no CUDA device" in capsys.readouterr().out and not out.exists()
