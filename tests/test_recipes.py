@@ -161,6 +161,7 @@ def test_pretrain_recipe(name):
     assert (cfg.num_frames, cfg.sampling_rate, cfg.input_size) == (16, 4, 224)
     assert cfg.teacher_input_size == (196 if huge else 224)
     assert (cfg.mask_type, cfg.mask_ratio, cfg.num_sample) == ("tube", 0.9, 1)
+    assert cfg.pixel_format == "float"  # the reference's pixels; uint8 is an opt-in speed-up
     assert cfg.loss == "smooth_l1" and (cfg.image_loss_weight, cfg.video_loss_weight) == (1.0, 1.0)
     # fine-tuning starts from checkpoint-399/799: 400/800 epochs of a 401/801-epoch schedule
     assert cfg.stop_after_epochs == cfg.epochs - 1
