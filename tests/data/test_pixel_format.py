@@ -110,6 +110,18 @@ def test_collated_uint8_batch_is_a_quarter_of_the_bytes(folder):
     assert (normalize_batch(bytes_[0]) - floats[0]).abs().max() <= GREY_LEVEL * 1.001
 
 
+def test_a_teacher_view_equal_to_the_student_is_collated_and_moved_once(folder):
+    from mvd.data import pretrain_collate
+    samples = [Sample(str(folder), 1, "clip")] * 2
+    kw = dict(patch_size=16, tubelet_size=2, mask_ratio=0.5, num_sample=2, **GEOMETRY)
+    same = pretrain_collate([PretrainDataset(samples, **kw)[i] for i in range(2)])
+    assert same[1] is same[0]
+    moved = batch_to_device(same, "cpu")
+    assert moved[1] is moved[0] and moved[2].dtype == torch.bool
+    other = pretrain_collate([PretrainDataset(samples, teacher_size=48, **kw)[i] for i in range(2)])
+    assert other[1] is not other[0] and other[1].shape[-1] == 48
+
+
 def test_bad_pixel_options_are_refused(folder):
     samples = [Sample(str(folder), 1, "clip")]
     with pytest.raises(ValueError, match="pixel_format"):

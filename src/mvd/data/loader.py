@@ -29,8 +29,16 @@ def _flatten(column):
 
 def pretrain_collate(batch):
     """Items (student, teacher, mask[, cache row]), each possibly a list of views -> stacked
-    tensors, one per field."""
-    return tuple(torch.stack(_flatten(field)) for field in zip(*batch))
+    tensors, one per field. A teacher view that is its student's own tensor (same input size)
+    becomes the student's stacked tensor again, so it is stacked and sent between processes
+    once, not twice."""
+    fields = [_flatten(field) for field in zip(*batch)]
+    student = torch.stack(fields[0])
+    stacked = [student]
+    for field in fields[1:]:
+        same = len(field) == len(fields[0]) and all(a is b for a, b in zip(field, fields[0]))
+        stacked.append(student if same else torch.stack(field))
+    return tuple(stacked)
 
 
 def finetune_collate(batch):

@@ -57,8 +57,13 @@ def normalize_batch(clips: torch.Tensor) -> torch.Tensor:
 
 
 def batch_to_device(tensors, device) -> tuple:
-    """Move a batch's tensors to ``device``; uint8 clips become normalised float there."""
-    return tuple(normalize_batch(t.to(device, non_blocking=True)) for t in tensors)
+    """Move a batch's tensors to ``device``; uint8 clips become normalised float there. A tensor
+    that appears twice (the teacher's view when it is the student's) is moved once."""
+    moved: dict[int, torch.Tensor] = {}
+    for tensor in tensors:
+        if id(tensor) not in moved:
+            moved[id(tensor)] = normalize_batch(tensor.to(device, non_blocking=True))
+    return tuple(moved[id(tensor)] for tensor in tensors)
 
 
 def to_cthw(clip: torch.Tensor) -> torch.Tensor:
