@@ -128,3 +128,10 @@ def test_paths_with_spaces_keep_their_spacing(tmp_path):
     f = write_list(tmp_path / "train.csv", ["my clip.mp4 3", "two  spaces.mp4\t1", "run 2.mp4 0"])
     assert [(s.path, s.label) for s in read_list(f, labelled=True)] == [
         ("my clip.mp4", 3), ("two  spaces.mp4", 1), ("run 2.mp4", 0)]
+
+
+def test_declared_class_count_explicit_then_dataset_then_none():
+    from mvd.data.annotations import declared_num_classes
+    assert declared_num_classes(7, "k400") == 7
+    assert declared_num_classes(None, "SSv2") == 174
+    assert declared_num_classes(None, "my_videos") is None and declared_num_classes(None, None) is None

@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 
 from ..checkpoint.io import CheckpointError
-from ..data.annotations import NUM_CLASSES, Sample, check_labels, load_annotations
+from ..data.annotations import Sample, check_labels, declared_num_classes, load_annotations
 from ..data.datasets import MultiViewDataset, dataset_defaults
 from ..data.errors import AnnotationError, DataError, VideoDecodeError
 from ..data.loader import build_loader
@@ -281,11 +281,7 @@ def probe_features(cfg: ProbeOptions, dist, output_dir: Path):
 
 
 def _num_classes(cfg: ProbeOptions, largest_labels: list[int]) -> int:
-    if cfg.num_classes:
-        return cfg.num_classes
-    if cfg.dataset and cfg.dataset.lower() in NUM_CLASSES:
-        return NUM_CLASSES[cfg.dataset.lower()]
-    return max(largest_labels) + 1
+    return declared_num_classes(cfg.num_classes, cfg.dataset) or max(largest_labels) + 1
 
 
 def _check_feature_labels(file: Path, features: FeatureSet, num_classes: int) -> None:

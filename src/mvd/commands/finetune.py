@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from ..checkpoint.io import CheckpointError, read_checkpoint
 from ..checkpoint.load import load_into, source_positions
-from ..data.annotations import NUM_CLASSES, check_labels, load_annotations
+from ..data.annotations import check_labels, declared_num_classes, load_annotations
 from ..data.datasets import FinetuneDataset, dataset_defaults
 from ..data.loader import build_loader
 from ..data.transforms import batch_to_device
@@ -68,18 +68,11 @@ class FinetuneConfig(OptimConfig, DataOptions):
               f"rrc_scale must be two fractions 0 < min <= max <= 1, got {self.rrc_scale}")
 
 
-def _given_num_classes(cfg: FinetuneConfig) -> Optional[int]:
-    """The class count the options give (--num-classes, else the dataset's), if any."""
-    if cfg.num_classes:
-        return cfg.num_classes
-    return NUM_CLASSES.get((cfg.dataset or "").lower())
-
-
 def labelled_splits(cfg: FinetuneConfig, source: str):
     """(train samples, val samples or None, class count), every label checked against the
     count before any work: a label past the classifier's outputs would otherwise crash
     training partway through an epoch (and again after every resume)."""
-    given = _given_num_classes(cfg)
+    given = declared_num_classes(cfg.num_classes, cfg.dataset)
     train = load_annotations(source, cfg.data_root, split="train", dataset=cfg.dataset,
                              labelled=True, num_classes=given)
     num_classes = given or max(s.label for s in train) + 1

@@ -121,6 +121,12 @@ def _parse_line(line: str, labelled: Optional[bool], file: str, line_no: int):
     return line, None
 
 
+def declared_num_classes(num_classes: Optional[int], dataset: Optional[str]) -> Optional[int]:
+    """The class count a run's options declare: an explicit count, else the named dataset's
+    (None when neither says; callers then count the labels)."""
+    return num_classes or NUM_CLASSES.get((dataset or "").lower())
+
+
 def check_labels(samples, num_classes: int, note: str = "") -> None:
     """Every label in [0, num_classes), checked before any work: a label past the classifier's
     outputs would otherwise crash training partway through (or count as a miss at test time).
