@@ -22,13 +22,14 @@ Prints a table and writes results/target_transfer.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from results_file import write_results  # noqa: E402
 STUDENTS = {"image": ("image",), "video": ("video",), "both": ("image", "video")}
 WEIGHT_DECAYS = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2]
 
@@ -148,9 +149,7 @@ def main(argv=None) -> int:
                   f"R2 {r['r2_masked_tokens']:.3f} (position means alone: "
                   f"{r['r2_position_mean']:.3f}), SmoothL1 {r['smooth_l1']:.3f} (position medians "
                   f"alone: {r['smooth_l1_position_median']:.3f})", flush=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"demo_dir": str(args.demo_dir), "rows": rows}, indent=1))
-    print(f"wrote {args.json}")
+    write_results(args.json, {"demo_dir": str(args.demo_dir), "rows": rows})
     return 0
 
 

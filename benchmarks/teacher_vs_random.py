@@ -22,6 +22,7 @@ import torch
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from results_file import write_results  # noqa: E402
 from target_transfer import clips  # noqa: E402
 
 WEIGHT_DECAYS = [1e-5, 1e-4, 1e-3, 1e-2]
@@ -105,9 +106,7 @@ def main(argv=None) -> int:
     print("video teacher pixel loss: first logged {first_logged:.3f}, last {last_logged:.3f}; "
           "predicting zero for every masked patch: {predicting_zero:.3f}".format(
               **result["video_teacher_loss"]))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1))
-    print(f"wrote {args.json}")
+    write_results(args.json, result)
     return 0
 
 

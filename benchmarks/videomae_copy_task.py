@@ -14,13 +14,14 @@ writes results/videomae_copy_task.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from results_file import write_results  # noqa: E402
 
 
 def batches(steps: int, batch: int = 32):
@@ -89,9 +90,7 @@ def main(argv=None) -> int:
         curve = train(build, args.steps)
         result[name] = curve
         print(f"{name}: " + ", ".join(f"{s}: {v:.4f}" for s, v in curve), flush=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=1))
-    print(f"wrote {args.json}")
+    write_results(args.json, result)
     return 0
 
 
