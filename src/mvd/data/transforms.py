@@ -20,8 +20,8 @@ PIXEL_FORMATS = ("float", "uint8")
 
 
 def frames_to_uint8(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> uint8 (T, 3, H, W), a channels-last view (no copy): the memory
-    layout torch's fast 8-bit resize works in."""
+    """uint8 (T, H, W, 3) -> uint8 (T, 3, H, W), a channels-last view (a copy only when the
+    frames are a non-contiguous crop): the memory layout torch's fast 8-bit resize works in."""
     return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
 
 
@@ -36,10 +36,13 @@ def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 def normalize(clip: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
-              std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
-    """Channel normalisation of a (T, C, H, W) clip."""
-    m = torch.tensor(mean, dtype=clip.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=clip.dtype).view(1, -1, 1, 1)
+              std: Sequence[float] = IMAGENET_STD, channel_dim: int = 1) -> torch.Tensor:
+    """Channel normalisation of a (T, C, H, W) clip (or a (B, C, T, H, W) batch with the
+    channels in the same place), on the clip's device."""
+    shape = [1] * clip.ndim
+    shape[channel_dim] = -1
+    m = torch.tensor(mean, dtype=clip.dtype, device=clip.device).view(shape)
+    s = torch.tensor(std, dtype=clip.dtype, device=clip.device).view(shape)
     return (clip - m) / s
 
 
@@ -50,10 +53,7 @@ def normalize_batch(clips: torch.Tensor) -> torch.Tensor:
     quarter of the bytes and the GPU, not a CPU core, does the float work."""
     if clips.dtype != torch.uint8:
         return clips
-    shape = (1, -1, 1, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=clips.device).view(shape)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=clips.device).view(shape)
-    return (to_unit_float(clips) - mean) / std
+    return normalize(to_unit_float(clips))
 
 
 def batch_to_device(tensors, device) -> tuple:
@@ -177,7 +177,6 @@ def center_crop(clip: torch.Tensor, size: int) -> torch.Tensor:
 
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MULTISCALE_SCALES", "PIXEL_FORMATS", "batch_to_device",
-           "center_crop",
-           "crop", "crop_pixels", "fixed_crop_offsets", "frames_to_tensor", "frames_to_uint8",
+           "center_crop", "crop", "crop_pixels", "fixed_crop_offsets", "frames_to_tensor", "frames_to_uint8",
            "hflip", "multiscale_crop_box", "normalize", "normalize_batch",
            "random_resized_crop_box", "resize", "short_side_resize", "to_cthw", "to_unit_float"]
