@@ -44,12 +44,9 @@ def clips(root: Path, split: str, task: str = "appearance"):
 
 
 def teachers(demo_dir: Path) -> dict:
-    from mvd.commands.teachers import build_teacher
-    geometry = {"image": {"img_size": 32, "tubelet_size": 2},
-                "video": {"img_size": 32, "num_frames": 8, "tubelet_size": 2}}
-    return {kind: build_teacher(kind, f"{kind}_teacher_tiny",
-                                str(demo_dir / "teachers" / kind / "model.safetensors"), {},
-                                geometry[kind])[0].eval() for kind in geometry}
+    from mvd.teachers.families import load_teacher
+    return {kind: load_teacher(str(demo_dir / "teachers" / kind / "model.safetensors"),
+                               num_frames=8, img_size=32) for kind in ("image", "video")}
 
 
 def fixed_masks(count: int, grid, seed: int, ratio: float, kind: str) -> torch.Tensor:

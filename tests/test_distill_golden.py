@@ -4,7 +4,7 @@ weights they gave before the teacher role became open (any teachers, any number 
 The golden file holds, for every student tensor after two steps, its sum, its absolute sum and
 its dot product with a fixed random vector, for the shorthand flags every existing recipe uses
 (co-teaching with raw targets; co-teaching with standardised targets, unequal loss weights and a
-separate teacher resolution; one teacher). Regenerate it only when a change of results is meant:
+separate teacher resolution — a patch-8 image teacher at 16 px, the same 2x2 grid; one teacher). Regenerate it only when a change of results is meant:
 ``python tests/test_distill_golden.py``.
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ RUNS = {
     "co_teaching_raw": [],
     "co_teaching_standardised": ["--standardize-targets", "--target-stats-clips", "4",
                                  "--image-loss-weight", "0.7", "--video-loss-weight", "1.3",
-                                 "--teacher-input-size", "48"],
+                                 "--teacher-input-size", "16",
+                                 "--image-teacher-checkpoint", "{teachers}/mae_p8.safetensors"],
     "video_only": ["--teachers", "video"],
 }
 
@@ -43,6 +44,8 @@ def _make_inputs(root: Path) -> tuple[Path, Path]:
                    teachers / "mae.safetensors")
     mvd.save_model(mvd.create_model("videomae_tiny", depth=1, decoder_depth=1, num_frames=8,
                                     img_size=32), teachers / "videomae.safetensors")
+    mvd.save_model(mvd.create_model("mae_tiny", img_size=16, patch_size=8, depth=1, decoder_depth=1),
+                   teachers / "mae_p8.safetensors")
     return data, teachers
 
 
@@ -53,7 +56,8 @@ def _distill(data: Path, teachers: Path, out: Path, extra: list[str]) -> dict[st
             "--image-teacher-checkpoint", str(teachers / "mae.safetensors"),
             "--video-teacher-checkpoint", str(teachers / "videomae.safetensors"),
             "--mask-ratio", "0.5", "--batch-size", "4", "--epochs", "1", "--max-steps", "2",
-            "--lr", "1e-3", "--warmup-steps", "1", "--log-every", "1", "--seed", "3", *extra]
+            "--lr", "1e-3", "--warmup-steps", "1", "--log-every", "1", "--seed", "3",
+            *(arg.format(teachers=teachers) for arg in extra)]
     assert main(args) == 0
     state = mvd.load_model(out / "model.safetensors").state_dict()
     probe = torch.Generator().manual_seed(1)

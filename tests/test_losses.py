@@ -63,7 +63,7 @@ def test_objective_trains_student_only(clip, tiny):
 
 def test_objective_rejects_mismatched_teacher(tiny):
     student = mvd.create_model("student_tiny", image_teacher_dim=768, teachers=("image",), **tiny)
-    with pytest.raises(ValueError, match="width 192"):
+    with pytest.raises(ValueError, match="192-wide features but the student.s .image. decoder predicts 768"):
         mvd.MaskedVideoDistillation(student, {"image": mvd.create_model("image_teacher_tiny", img_size=32)})
     with pytest.raises(ValueError, match="no such teacher"):
         mvd.MaskedVideoDistillation(student, {})

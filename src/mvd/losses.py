@@ -6,7 +6,7 @@ All losses are computed on the masked tokens only, averaged over every element (
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -47,16 +47,20 @@ def masked_targets(features: torch.Tensor, mask, normalize: bool = False) -> tor
 
 def distillation_loss(predictions: Mapping[str, torch.Tensor],
                       teacher_features: Mapping[str, torch.Tensor], mask: torch.Tensor,
-                      loss: str = "smooth_l1", weights: Optional[Mapping[str, float]] = None,
+                      loss: Union[str, Mapping[str, str]] = "smooth_l1",
+                      weights: Optional[Mapping[str, float]] = None,
                       normalize_targets: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Weighted sum over teachers of loss(p_b, h_b(x)[mask]); returns (total, per-teacher)."""
+    """Weighted sum over teachers of loss(p_b, h_b(x)[mask]); returns (total, per-teacher).
+
+    ``loss``: one kind for every teacher, or a kind per teacher name."""
     parts = {}
     mask = TokenSplit.from_mask(mask)
     for name, prediction in predictions.items():
         if name not in teacher_features:
             raise KeyError(f"no features from the {name!r} teacher")
         target = masked_targets(teacher_features[name], mask, normalize_targets)
-        parts[name] = regression_loss(loss, prediction, target)
+        kind = loss if isinstance(loss, str) else loss[name]
+        parts[name] = regression_loss(kind, prediction, target)
     weights = weights or {}
     total = sum(weights.get(name, 1.0) * value for name, value in parts.items())
     return total, parts

@@ -6,8 +6,9 @@
     k_b   = (k_b - μ_b) / σ_b                      # optional: per-channel standardisation
     loss  = Σ_b λ_b · SmoothL1(p_b ⊙ m, k_b ⊙ m)    # masked positions only
 
-``h_img`` is an MAE image encoder applied frame by frame, ``h_vid`` a VideoMAE encoder. The
-image teacher may see a different resolution (``teacher_video``, e.g. 196 px for ViT-H/14).
+In the paper b ranges over an MAE image encoder applied frame by frame and a VideoMAE encoder;
+here over any named teachers (:mod:`mvd.models.teachers` says what a teacher is). Teachers that
+see frames may read a view at their own resolution (``teacher_video``, e.g. 196 px for ViT-H/14).
 The paper regresses raw features; a student built with ``standardize_targets`` regresses them
 standardised with per-channel statistics (μ_b, σ_b) that :meth:`estimate_target_statistics`
 measures on training clips before training, which keeps co-teaching from collapsing onto the
@@ -15,7 +16,7 @@ teacher with the larger feature scale (see ``mvd.models.student.TargetStatistics
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional, Union
 
 import torch
 from torch import nn
@@ -28,8 +29,8 @@ from .models.vit import TokenSplit
 
 class MaskedVideoDistillation(nn.Module):
     def __init__(self, student: MVDStudent, teachers: Mapping[str, FrozenTeacher],
-                 loss: str = "smooth_l1", weights: Optional[Mapping[str, float]] = None,
-                 normalize_targets: bool = False):
+                 loss: Union[str, Mapping[str, str]] = "smooth_l1",
+                 weights: Optional[Mapping[str, float]] = None, normalize_targets: bool = False):
         super().__init__()
         missing = [name for name in student.teachers if name not in teachers]
         if missing:
@@ -37,8 +38,9 @@ class MaskedVideoDistillation(nn.Module):
         for name in student.teachers:
             if teachers[name].out_dim != student.decoders[name].head.out_features:
                 raise ValueError(
-                    f"{name} teacher width {teachers[name].out_dim} does not match the student's "
-                    f"{name} decoder output {student.decoders[name].head.out_features}")
+                    f"teacher {name!r} gives {teachers[name].out_dim}-wide features but the "
+                    f"student's {name!r} decoder predicts {student.decoders[name].head.out_features}: "
+                    "use the teacher this student was distilled from, or a fresh student")
         self.student = student
         self.teachers = nn.ModuleDict({name: teachers[name] for name in student.teachers})
         self.loss = loss
@@ -47,9 +49,10 @@ class MaskedVideoDistillation(nn.Module):
 
     def teacher_targets(self, video: torch.Tensor,
                         teacher_video: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
-        """k_b = h_b(x) for every teacher; the image teacher reads ``teacher_video`` if given."""
-        inputs = {"image": video if teacher_video is None else teacher_video, "video": video}
-        return {name: teacher(inputs[name]) for name, teacher in self.teachers.items()}
+        """k_b = h_b(x) for every teacher; frames teachers read ``teacher_video`` if given."""
+        frames = video if teacher_video is None else teacher_video
+        return {name: teacher(frames if teacher.sees == "frames" else video)
+                for name, teacher in self.teachers.items()}
 
     @torch.no_grad()
     def estimate_target_statistics(self, batches: Iterable, max_clips: int,

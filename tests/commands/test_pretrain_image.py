@@ -8,7 +8,8 @@ from PIL import Image
 
 import mvd
 from mvd.cli import main
-from mvd.commands.teachers import build_teacher
+from mvd.teachers.families import TeacherGeometry, build_teacher
+from mvd.teachers import TeacherSpec
 
 CLASSES, PER_CLASS = ("circle", "square", "stripe"), 8  # 24 images
 
@@ -50,8 +51,10 @@ def test_trains_on_class_folders_and_writes_an_image_teacher(image_root, tmp_pat
     mae = mvd.load_model(tmp_path / "model.safetensors")
     assert mae.patch_size == 16
     # `mvd distill` takes the result as its image teacher, loaded strictly
-    teacher, report = build_teacher("image", "image_teacher_base", str(tmp_path / "model.safetensors"),
-                                    {}, {"img_size": 32, "tubelet_size": 2})
+    spec = TeacherSpec(name="image", model="image_teacher_base",
+                       checkpoint=str(tmp_path / "model.safetensors"))
+    teacher, report = build_teacher(spec, TeacherGeometry(num_frames=2, img_size=32, tubelet_size=2,
+                                                          patch_size=16, frame_size=32))
     assert report.ok
     saved = mae.encoder.state_dict()
     assert all(torch.equal(v, saved[k]) for k, v in teacher.encoder.state_dict().items())

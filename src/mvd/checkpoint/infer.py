@@ -52,10 +52,9 @@ def infer_model(state_dict: dict[str, torch.Tensor], layout: str,
         kwargs.update(img_size=hf_config.get("image_size", 224),
                       num_frames=hf_config.get("num_frames", 16))
     if any(k.startswith("decoders.") for k in state_dict):
-        teachers = [t for t in ("image", "video") if f"decoders.{t}.head.weight" in state_dict]
-        kwargs["teachers"] = teachers
-        for t in teachers:
-            kwargs[f"{t}_teacher_dim"] = state_dict[f"decoders.{t}.head.weight"].shape[0]
+        heads = [k for k in state_dict if k.startswith("decoders.") and k.endswith(".head.weight")]
+        teachers = [k[len("decoders."):-len(".head.weight")] for k in heads]  # in saved order
+        kwargs["teacher_dims"] = {t: state_dict[f"decoders.{t}.head.weight"].shape[0] for t in teachers}
         kwargs.update(_decoder_kwargs(state_dict, f"decoders.{teachers[0]}.",
                                       sizes.STUDENT_DECODERS[size]))
         if any(k.startswith("target_stats.") for k in state_dict):

@@ -16,16 +16,21 @@ from ..models.registry import create_model
 from ..objective import MaskedVideoDistillation
 from ..target_cache import TargetCacheError, TeacherTargetCache, weights_digest
 from ..data.transforms import batch_to_device
+from ..engine.config import ConfigError
+from ..teachers import TeacherSpec, parse_teacher_specs
+from ..teachers.families import TeacherError, TeacherGeometry, build_teacher, ensure_checkpoint
 from .common import (DataOptions, epoch_batches, masked_pretraining_data, register_command,
                      training_job)
-from .teachers import build_teacher, ensure_teacher_checkpoint
+
+SHORTHANDS = ("image", "video")
 
 
 @dataclass
 class DistillConfig(OptimConfig, DataOptions):
     model: str = option("student_base", "student registry name (mvd models lists them)")
     model_options: dict = option({}, "extra student options, e.g. {depth: 4, drop_path_rate: 0.1}")
-    teachers: tuple[str, ...] = option(("image", "video"), "which teachers: image, video or both (co-teaching)")
+    teachers: tuple[str, ...] = option(("image", "video"), "the teachers to distil from, by name: image and video (co-teaching) are the paper's, set by the image_teacher* / video_teacher* options; any other name is defined in teacher_list")
+    teacher_list: tuple[dict, ...] = option((), "teachers of any model, each a mapping {name, model, checkpoint, options, recipe, input_size, layer, weight, loss} (YAML list, or JSON per flag value); model: a registry name (image_teacher_base, video_teacher_large, ...) or transformers (checkpoint: a model folder); an entry named image or video replaces that shorthand")
     image_teacher: str = option("image_teacher_base", "image teacher registry name (official files)")
     image_teacher_checkpoint: str = option("", "image teacher weights: our mae_* output, or MAE's mae_pretrain_vit_*.pth")
     image_teacher_options: dict = option({}, "extra image teacher options")
@@ -56,8 +61,12 @@ class DistillConfig(OptimConfig, DataOptions):
         self.validate_data()
         check(0.0 <= self.mask_ratio < 1.0, f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
         check(self.mask_type in ("tube", "random"), f"mask_type must be tube or random, got {self.mask_type!r}")
-        check(set(self.teachers) <= {"image", "video"} and self.teachers,
-              f"teachers must be image, video or both, got {self.teachers}")
+        check(len(self.teachers) > 0, "teachers must name at least one teacher")
+        check(len(set(self.teachers)) == len(self.teachers), f"teachers lists a name twice: {self.teachers}")
+        try:
+            self.teacher_specs()
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         check(self.num_sample >= 1, "num_sample must be at least 1")
         check(self.target_stats_clips >= 1, f"target_stats_clips must be >= 1, got {self.target_stats_clips}")
         check(self.fixed_views >= 0, f"fixed_views must be >= 0, got {self.fixed_views}")
@@ -70,31 +79,73 @@ class DistillConfig(OptimConfig, DataOptions):
                   f"teacher_cache_dtype must be float16 or float32, got {self.teacher_cache_dtype!r}")
 
 
-def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillation:
-    """Frozen teachers (loaded strictly) and a fresh student sized to their outputs."""
+    def teacher_specs(self) -> list[TeacherSpec]:
+        """The run's teachers in decoder order. ``image`` / ``video`` not defined in
+        teacher_list come from their shorthand options and keep the paper's order (image first),
+        so every recipe written before teacher_list builds the same student."""
+        defined = {spec.name: spec for spec in parse_teacher_specs(self.teacher_list)}
+        unused = sorted(set(defined) - set(self.teachers))
+        if unused:
+            raise ValueError(f"teacher_list defines {unused} but teachers does not name them: "
+                             f"add them to teachers (now {list(self.teachers)})")
+        undefined = [n for n in self.teachers if n not in defined and n not in SHORTHANDS]
+        if undefined:
+            raise ValueError(f"teachers names {undefined}, which teacher_list does not define "
+                             f"(image and video are the only built-in names)")
+        shorthand = [n for n in SHORTHANDS if n in self.teachers and n not in defined]
+        order = shorthand + [n for n in self.teachers if n not in shorthand]
+        return [defined[n] if n in defined else self._shorthand_spec(n) for n in order]
+
+    def _shorthand_spec(self, kind: str) -> TeacherSpec:
+        value = lambda field: getattr(self, f"{kind}_teacher{field}")  # noqa: E731
+        return TeacherSpec(name=kind, model=value(""), checkpoint=value("_checkpoint"),
+                           options=dict(value("_options")), recipe=value("_recipe"),
+                           weight=getattr(self, f"{kind}_loss_weight")).validate()
+
+
+def teacher_geometry(cfg: DistillConfig) -> TeacherGeometry:
+    return TeacherGeometry(num_frames=cfg.num_frames, img_size=cfg.input_size,
+                           tubelet_size=cfg.model_options.get("tubelet_size", 2),
+                           patch_size=cfg.model_options.get("patch_size", 16),
+                           frame_size=cfg.teacher_input_size or cfg.input_size)
+
+
+def build_teachers(cfg: DistillConfig, is_main: bool) -> dict:
+    """Every teacher of the run, built, loaded strictly and checked against the student's grid."""
     teachers, reports = {}, []
-    tubelet = cfg.model_options.get("tubelet_size", 2)
-    for kind in cfg.teachers:
-        checkpoint = getattr(cfg, f"{kind}_teacher_checkpoint")
-        if checkpoint:
-            ensure_teacher_checkpoint(kind, checkpoint, getattr(cfg, f"{kind}_teacher_recipe"))
-        geometry = ({"img_size": cfg.teacher_input_size or cfg.input_size, "tubelet_size": tubelet}
-                    if kind == "image" else
-                    {"img_size": cfg.input_size, "num_frames": cfg.num_frames, "tubelet_size": tubelet})
-        teacher, report = build_teacher(kind, getattr(cfg, f"{kind}_teacher"), checkpoint,
-                                        getattr(cfg, f"{kind}_teacher_options"), geometry,
-                                        cfg.trust_pickle)
-        teachers[kind] = teacher
-        reports.append(f"{kind} teacher: {report}")
+    geometry = teacher_geometry(cfg)
+    for spec in cfg.teacher_specs():
+        try:
+            ensure_checkpoint(spec)
+            teachers[spec.name], report = build_teacher(spec, geometry, cfg.trust_pickle)
+        except TeacherError as error:
+            raise ConfigError(str(error)) from None
+        reports.append(f"teacher {spec.name}: {report}")
     if is_main:
         print("\n".join(reports))
+    return teachers
+
+
+def build_objective(cfg: DistillConfig, is_main: bool) -> MaskedVideoDistillation:
+    """Frozen teachers (loaded strictly) and a fresh student with one decoder per teacher."""
+    teachers = build_teachers(cfg, is_main)
+    specs = cfg.teacher_specs()
     student = create_model(cfg.model, num_frames=cfg.num_frames, img_size=cfg.input_size,
-                           teachers=tuple(cfg.teachers), standardize_targets=cfg.standardize_targets,
-                           **{f"{k}_teacher_dim": t.out_dim for k, t in teachers.items()},
-                           **cfg.model_options)
-    return MaskedVideoDistillation(student, teachers, loss=cfg.loss,
-                                   weights={"image": cfg.image_loss_weight, "video": cfg.video_loss_weight},
+                           standardize_targets=cfg.standardize_targets,
+                           **student_teacher_options(teachers), **cfg.model_options)
+    return MaskedVideoDistillation(student, teachers,
+                                   loss={s.name: s.loss or cfg.loss for s in specs},
+                                   weights={s.name: s.weight for s in specs},
                                    normalize_targets=cfg.normalize_targets)
+
+
+def student_teacher_options(teachers: dict) -> dict:
+    """The student's decoder options. Students of the two shorthand teachers keep the saved form
+    older versions wrote (teachers + image/video widths), so their checkpoints stay identical."""
+    if set(teachers) <= set(SHORTHANDS):
+        return {"teachers": tuple(teachers),
+                **{f"{name}_teacher_dim": teacher.out_dim for name, teacher in teachers.items()}}
+    return {"teacher_dims": {name: teacher.out_dim for name, teacher in teachers.items()}}
 
 
 def cache_fingerprint(cfg: DistillConfig, objective: MaskedVideoDistillation, dataset) -> dict:
@@ -106,10 +157,13 @@ def cache_fingerprint(cfg: DistillConfig, objective: MaskedVideoDistillation, da
         "num_frames": cfg.num_frames, "sampling_rate": cfg.sampling_rate,
         "input_size": cfg.input_size, "teacher_input_size": cfg.teacher_input_size,
         "backend": cfg.backend}
-    for kind, teacher in objective.teachers.items():
-        fingerprint[f"{kind}_teacher"] = getattr(cfg, f"{kind}_teacher")
-        fingerprint[f"{kind}_teacher_options"] = getattr(cfg, f"{kind}_teacher_options")
-        fingerprint[f"{kind}_teacher_weights_sha256"] = weights_digest(teacher)
+    for spec in cfg.teacher_specs():
+        teacher = objective.teachers[spec.name]
+        fingerprint[f"{spec.name}_teacher"] = spec.model
+        fingerprint[f"{spec.name}_teacher_options"] = spec.options
+        if spec.layer is not None or spec.input_size is not None:
+            fingerprint[f"{spec.name}_teacher_view"] = {"layer": spec.layer, "input_size": spec.input_size}
+        fingerprint[f"{spec.name}_teacher_weights_sha256"] = weights_digest(teacher)
     return fingerprint
 
 

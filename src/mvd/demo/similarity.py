@@ -40,14 +40,10 @@ def model_tokens(model: torch.nn.Module, video: torch.Tensor) -> torch.Tensor:
 def _load_for_similarity(name: str, path, geometry: dict):
     """Teachers come from their pixel-pretraining checkpoints; everything else via load_model."""
     from ..checkpoint.load import load_model
-    from ..commands.teachers import build_teacher
+    from ..teachers.families import load_teacher
     if not name.startswith("teacher_"):
         return load_model(path).eval()
-    kind = name.replace("teacher_", "")
-    shape = ({"img_size": geometry["input_size"]} if kind == "image" else
-             {"img_size": geometry["input_size"], "num_frames": geometry["num_frames"]})
-    teacher, _ = build_teacher(kind, f"{kind}_teacher_tiny", str(path), {}, shape)
-    return teacher
+    return load_teacher(str(path), num_frames=geometry["num_frames"], img_size=geometry["input_size"])
 
 
 def similarity_curves(models: dict, data_root, num_clips: int) -> dict[str, list[float]]:

@@ -47,7 +47,7 @@ def _base_type(annotation):
 
 def _coerce(name: str, value, annotation):
     kind, optional, sequence = _base_type(annotation)
-    if kind is dict:
+    if kind is dict and not sequence:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
@@ -70,6 +70,11 @@ def _coerce(name: str, value, annotation):
 
 
 def _coerce_scalar(value, kind):
+    if kind is dict:  # an entry of a list of mappings: YAML gives a mapping, a flag JSON text
+        value = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping")
+        return dict(value)
     if kind is bool:
         if isinstance(value, bool):
             return value

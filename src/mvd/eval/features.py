@@ -18,35 +18,20 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
-from ..models.classifier import VideoClassifier
-from ..models.pretrain import MaskedImageAutoencoder, MaskedVideoAutoencoder
-from ..models.student import MVDStudent
-from ..models.teachers import ImageTeacher, VideoTeacher
-
-# Models whose ``.encoder`` is a video ViT ending in its final LayerNorm.
-_ENCODER_FAMILIES = (MVDStudent, MaskedVideoAutoencoder, VideoTeacher)
-# Image models (MAE, the image teacher): applied frame by frame.
-_IMAGE_FAMILIES = (MaskedImageAutoencoder, ImageTeacher)
-
 
 def supports_frozen_features(model: nn.Module) -> bool:
-    return isinstance(model, (VideoClassifier, *_ENCODER_FAMILIES, *_IMAGE_FAMILIES))
+    """Every model that knows its own clip feature (``clip_features``) has frozen features."""
+    return callable(getattr(model, "clip_features", None))
 
 
 def frozen_features(model: nn.Module, video: torch.Tensor) -> torch.Tensor:
-    """(B, D) clip features: a classifier's pooled fc_norm feature, or for pretrained models
-    (student, VideoMAE, video teacher) the mean over tokens of the normalised encoder output;
-    image models (MAE, image teacher) average their patch tokens over every frame."""
-    if isinstance(model, VideoClassifier):
-        return model.features(video)
-    if isinstance(model, _ENCODER_FAMILIES):
-        return model.encoder(video).mean(dim=1)
-    if isinstance(model, _IMAGE_FAMILIES):  # every frame, cls token left out
-        b, c, t, h, w = video.shape
-        tokens = model.encoder(video.transpose(1, 2).reshape(b * t, c, h, w))[:, 1:]
-        return tokens.reshape(b, -1, tokens.shape[-1]).mean(dim=1)
-    raise TypeError(f"{type(model).__name__} is not a video model with frozen features; use a "
-                    "classifier, student, videomae or video teacher checkpoint")
+    """(B, D) clip features, as the model defines them: a classifier's pooled fc_norm feature;
+    students, pixel models and teachers of ours the mean of their normalised encoder tokens
+    (image models over every frame); any other teacher the mean of its targets."""
+    if not supports_frozen_features(model):
+        raise TypeError(f"{type(model).__name__} is not a video model with frozen features; use a "
+                        "classifier, student, videomae or video teacher checkpoint")
+    return model.clip_features(video)
 
 
 @dataclass

@@ -32,5 +32,7 @@ class VideoClassifier(nn.Module):
         """Pooled, normalised clip feature (B, D): what linear probes and k-NN use."""
         return self.fc_norm(self.encoder(video).mean(dim=1))
 
+    clip_features = features  # the frozen-feature protocol of every model (mvd.eval.features)
+
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.head(self.fc_dropout(self.features(video)))

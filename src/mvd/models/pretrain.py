@@ -30,6 +30,10 @@ class _PixelAutoencoder(nn.Module):
     def patch_size(self) -> int:
         return self.encoder.patch_embed.patch_size
 
+    def clip_features(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, D) frozen clip feature: the encoder's pooled output (MAE: over every frame)."""
+        return self.encoder.pooled(video)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x`` (B,3,H,W) images or (B,3,T,H,W) clips, ``mask`` (B,N) bool -> pixel predictions
         for the masked patches, (B, N_mask, p*p*3) or (B, N_mask, t*p*p*3)."""

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from torch import nn
 
@@ -28,20 +28,29 @@ def _video_encoder_kwargs(size: str, img_size: int, patch_size: int, num_frames:
                 num_heads=enc.num_heads)
 
 
-def student(size: str, *, image_teacher_dim: int = 768, video_teacher_dim: int = 768,
+def student(size: str, *, teacher_dims: Optional[Mapping[str, int]] = None,
+            image_teacher_dim: int = 768, video_teacher_dim: int = 768,
             teachers: Sequence[str] = ("image", "video"), num_frames: int = 16,
             img_size: int = 224, patch_size: int = 16, tubelet_size: int = 2,
             depth: Optional[int] = None, decoder_dim: Optional[int] = None,
             decoder_depth: Optional[int] = None, decoder_heads: Optional[int] = None,
             drop_path_rate: float = 0.1, grad_checkpointing: bool = False,
             standardize_targets: bool = False) -> nn.Module:
-    """MVD student; ``teachers`` picks co-teaching (both) or a single-teacher variant;
+    """MVD student with one decoder per teacher: ``teacher_dims`` maps each teacher's name to its
+    width, in decoder order. Without it, the paper's shorthand: ``teachers`` (image, video or
+    both) with ``image_teacher_dim`` / ``video_teacher_dim`` (decoders in that order).
     ``standardize_targets`` gives it per-teacher target statistics (see TargetStatistics)."""
+    if teacher_dims is None:
+        unknown = [t for t in teachers if t not in ("image", "video")]
+        if unknown:
+            raise ValueError(f"unknown teacher(s) {unknown} for the image/video shorthand; "
+                             "name other teachers with teacher_dims={name: width}")
+        widths = {"image": image_teacher_dim, "video": video_teacher_dim}
+        teacher_dims = {name: widths[name] for name in ("image", "video") if name in teachers}
     dec = sizes.STUDENT_DECODERS[size]
     return build_student(
         _video_encoder_kwargs(size, img_size, patch_size, num_frames, tubelet_size, depth),
-        teachers=tuple(teachers), image_teacher_dim=image_teacher_dim,
-        video_teacher_dim=video_teacher_dim, decoder_dim=decoder_dim or dec.dim,
+        teacher_dims=dict(teacher_dims), decoder_dim=decoder_dim or dec.dim,
         decoder_depth=decoder_depth or dec.depth, decoder_heads=decoder_heads or dec.num_heads,
         drop_path_rate=drop_path_rate, grad_checkpointing=grad_checkpointing,
         standardize_targets=standardize_targets)
@@ -68,18 +77,20 @@ def _videomae_encoder(size: str, img_size: int, patch_size: int, num_frames: int
 
 
 def image_teacher(size: str, *, img_size: Optional[int] = None, patch_size: Optional[int] = None,
-                  tubelet_size: int = 2, depth: Optional[int] = None) -> nn.Module:
+                  tubelet_size: int = 2, depth: Optional[int] = None,
+                  layer: Optional[int] = None) -> nn.Module:
     """MAE encoder as a frame-by-frame teacher (ViT-H/14 defaults to 196 px: a 14x14 grid like the
-    students')."""
+    students'); ``layer``: the block whose tokens are the target (default the last)."""
     return ImageTeacher(_image_encoder(size, img_size, patch_size, depth, 0.0, False),
-                        tubelet_size=tubelet_size)
+                        tubelet_size=tubelet_size, layer=layer)
 
 
 def video_teacher(size: str, *, num_frames: int = 16, img_size: int = 224, patch_size: int = 16,
-                  tubelet_size: int = 2, depth: Optional[int] = None) -> nn.Module:
+                  tubelet_size: int = 2, depth: Optional[int] = None,
+                  layer: Optional[int] = None) -> nn.Module:
     """VideoMAE encoder as a teacher; ``num_frames`` is honoured (the reference fixes it at 16)."""
     return VideoTeacher(_videomae_encoder(size, img_size, patch_size, num_frames, tubelet_size,
-                                          depth, 0.0, False))
+                                          depth, 0.0, False), layer=layer)
 
 
 def mae(size: str, *, img_size: Optional[int] = None, patch_size: Optional[int] = None,

@@ -6,7 +6,8 @@ frozen teacher ``h_b``'s features at the masked positions.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -14,7 +15,7 @@ from torch import nn
 from .init import init_linear_and_norm, init_token
 from .vit import MaskedTokenDecoder, TokenSplit, VisionTransformer
 
-TEACHER_NAMES = ("image", "video")
+_DECODER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class TargetStatistics(nn.Module):
@@ -50,19 +51,18 @@ class TargetStatistics(nn.Module):
 
 
 class MVDStudent(nn.Module):
-    # Keys a fine-tuning or teacher load may drop, and why (used by mvd.load_checkpoint reports).
-    checkpoint_unused = ()
-    checkpoint_fresh = ()
+    """``teacher_dims``: the output width of every named teacher, in decoder order."""
 
-    def __init__(self, *, encoder: VisionTransformer, teacher_dims: dict[str, int],
+    def __init__(self, *, encoder: VisionTransformer, teacher_dims: Mapping[str, int],
                  decoder_dim: int, decoder_depth: int, decoder_heads: int,
                  drop_path_rate: float = 0.0, grad_checkpointing: bool = False,
                  standardize_targets: bool = False):
         super().__init__()
-        unknown = set(teacher_dims) - set(TEACHER_NAMES)
-        if unknown or not teacher_dims:
-            raise ValueError(f"teachers must be a non-empty subset of {TEACHER_NAMES}, "
-                             f"got {sorted(teacher_dims)}")
+        if not teacher_dims:
+            raise ValueError("a student needs at least one teacher (one decoder per teacher)")
+        bad = [name for name in teacher_dims if not _DECODER_NAME.match(str(name))]
+        if bad:
+            raise ValueError(f"teacher names {bad} must be words of letters, digits and underscores")
         self.encoder = encoder
         self.decoders = nn.ModuleDict({
             name: MaskedTokenDecoder(
@@ -70,7 +70,7 @@ class MVDStudent(nn.Module):
                 out_dim=teacher_dims[name], grid=encoder.grid, pos_embed="3d", attn_bias="qv",
                 down_bias=True, drop_path_rate=drop_path_rate,
                 grad_checkpointing=grad_checkpointing)
-            for name in TEACHER_NAMES if name in teacher_dims})
+            for name in teacher_dims})
         # Present only when the student learns standardised targets (their statistics).
         self.target_stats = nn.ModuleDict(
             {name: TargetStatistics(dim) for name, dim in teacher_dims.items()}
@@ -83,6 +83,10 @@ class MVDStudent(nn.Module):
     def teachers(self) -> tuple[str, ...]:
         return tuple(self.decoders)
 
+    def clip_features(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, D) frozen clip feature: the encoder's pooled output on the full clip."""
+        return self.encoder.pooled(video)
+
     def forward(self, video: torch.Tensor, mask) -> dict[str, torch.Tensor]:
         """``video`` (B,3,T,H,W), ``mask`` (B,N) bool with True = masked (or its TokenSplit).
 
@@ -93,18 +97,13 @@ class MVDStudent(nn.Module):
         return {name: decoder(visible, split) for name, decoder in self.decoders.items()}
 
 
-def build_student(encoder_kwargs: dict, *, teachers: Sequence[str], image_teacher_dim: int,
-                  video_teacher_dim: int, decoder_dim: int, decoder_depth: int,
-                  decoder_heads: int, drop_path_rate: float,
+def build_student(encoder_kwargs: dict, *, teacher_dims: Mapping[str, int], decoder_dim: int,
+                  decoder_depth: int, decoder_heads: int, drop_path_rate: float,
                   grad_checkpointing: bool, standardize_targets: bool = False) -> MVDStudent:
-    dims = {"image": image_teacher_dim, "video": video_teacher_dim}
-    unknown = [t for t in teachers if t not in dims]
-    if unknown:
-        raise ValueError(f"unknown teacher(s) {unknown}; choose from {TEACHER_NAMES}")
     encoder = VisionTransformer(pos_embed="3d", attn_bias="qv", final_norm=True,
                                 drop_path_rate=drop_path_rate,
                                 grad_checkpointing=grad_checkpointing, **encoder_kwargs)
-    return MVDStudent(encoder=encoder, teacher_dims={t: dims[t] for t in teachers},
+    return MVDStudent(encoder=encoder, teacher_dims=dict(teacher_dims),
                       decoder_dim=decoder_dim, decoder_depth=decoder_depth,
                       decoder_heads=decoder_heads, drop_path_rate=drop_path_rate,
                       grad_checkpointing=grad_checkpointing,

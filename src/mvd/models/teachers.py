@@ -1,13 +1,22 @@
-"""Frozen teachers that turn a clip into targets on the student's token grid.
+"""The teacher role, and the two teachers of the paper.
 
-Both return the **last block's tokens without the final LayerNorm** (the official code loads that
-norm but never applies it), always in eval mode. They run under ``torch.inference_mode`` (no
-autograd bookkeeping at all); their outputs are inference tensors, which the loss only reads
-through a gather, so nothing of them is saved for backward.
+A teacher is any frozen network that turns a normalised clip (B, 3, T, H, W) into targets on the
+student's token grid: (B, T'*H'*W', C), rows in t-major, h, w order. What it consumes is
+``sees``: ``"frames"`` (an image model: it reads every ``tubelet``-th frame of the *teacher
+view*, which may have its own resolution) or ``"clip"`` (a video model: the student's clip).
+``out_dim`` is C and :meth:`token_grid` the (T', H', W') it returns for a clip geometry, so a
+run can check, before training, that every teacher's grid is the student's.
+
+MVD's teachers return the **last block's tokens without the final LayerNorm** (the official code
+loads that norm but never applies it); ``layer`` picks an earlier block. Teachers stay in eval
+mode and run under ``torch.inference_mode`` (no autograd bookkeeping at all); their outputs are
+inference tensors, which the loss only reads through a gather, so nothing of them is saved for
+backward.
 """
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 import torch
 from torch import nn
@@ -27,23 +36,71 @@ def frozen(forward):
 
 
 class FrozenTeacher(nn.Module):
-    """A teacher never trains: parameters frozen, eval mode kept even under ``.train()``."""
+    """A teacher never trains: parameters frozen, eval mode kept even under ``.train()``.
 
-    def __init__(self, encoder: VisionTransformer):
+    Subclasses set ``sees`` and implement ``out_dim``, ``token_grid`` and ``forward``.
+    """
+
+    sees = "clip"
+
+    def __init__(self):
         super().__init__()
-        self.encoder = encoder
+
+    def freeze(self) -> "FrozenTeacher":
         self.requires_grad_(False)
-        self.eval()
+        return self.eval()
 
     def train(self, mode: bool = True) -> "FrozenTeacher":
         return super().train(False)
 
     @property
     def out_dim(self) -> int:
+        raise NotImplementedError
+
+    def token_grid(self, num_frames: int, img_size: int) -> tuple[int, int, int]:
+        """(T', H', W') of the targets for a teacher input of ``num_frames`` x ``img_size``²."""
+        raise NotImplementedError
+
+    def clip_features(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, C) frozen clip feature for probes: the mean of its targets."""
+        return self(video).mean(dim=1)
+
+
+def _check_layer(layer: Optional[int], depth: int) -> Optional[int]:
+    """Normalise a block index (negative counts from the end); None means the last block."""
+    if layer is None:
+        return None
+    index = layer + depth if layer < 0 else layer
+    if not 0 <= index < depth:
+        raise ValueError(f"layer {layer} does not exist: the teacher has {depth} blocks "
+                         f"(0..{depth - 1}, or -1..-{depth})")
+    return None if index == depth - 1 else index
+
+
+class _ViTTeacher(FrozenTeacher):
+    """One of our ViT encoders as a teacher; ``layer`` stops after that block."""
+
+    def __init__(self, encoder: VisionTransformer, layer: Optional[int] = None):
+        super().__init__()
+        self.encoder = encoder
+        self.layer = _check_layer(layer, len(encoder.blocks))
+        self.freeze()
+
+    @property
+    def out_dim(self) -> int:
         return self.encoder.dim
 
+    def clip_features(self, video: torch.Tensor) -> torch.Tensor:
+        """The encoder's pooled, normalised output (image encoders: over every frame), as for
+        the pixel-pretraining model it came from."""
+        return self.encoder.pooled(video)
 
-class ImageTeacher(FrozenTeacher):
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder.forward_features(x, apply_norm=False, num_blocks=(
+            None if self.layer is None else self.layer + 1))
+
+
+class ImageTeacher(_ViTTeacher):
     """MAE image encoder applied frame by frame to the first frame of every tubelet.
 
     Frames 0, tubelet, 2*tubelet, ... are folded into the batch, encoded (cls token included, as
@@ -51,9 +108,16 @@ class ImageTeacher(FrozenTeacher):
     of student token (t, h, w).
     """
 
-    def __init__(self, encoder: VisionTransformer, tubelet_size: int = 2):
-        super().__init__(encoder)
+    sees = "frames"
+
+    def __init__(self, encoder: VisionTransformer, tubelet_size: int = 2,
+                 layer: Optional[int] = None):
+        super().__init__(encoder, layer)
         self.tubelet_size = tubelet_size
+
+    def token_grid(self, num_frames: int, img_size: int) -> tuple[int, int, int]:
+        side = img_size // self.encoder.patch_embed.patch_size
+        return (-(-num_frames // self.tubelet_size), side, side)
 
     @frozen
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -62,13 +126,20 @@ class ImageTeacher(FrozenTeacher):
         frames = video[:, :, ::self.tubelet_size]
         batch, channels, slots, height, width = frames.shape
         frames = frames.transpose(1, 2).reshape(batch * slots, channels, height, width)
-        tokens = self.encoder.forward_features(frames, apply_norm=False)[:, 1:]
+        tokens = self.encode(frames)[:, 1:]
         return tokens.reshape(batch, slots * tokens.shape[1], tokens.shape[2])
 
 
-class VideoTeacher(FrozenTeacher):
+class VideoTeacher(_ViTTeacher):
     """VideoMAE encoder on the full, unmasked clip; its tubelets already match the student's."""
+
+    sees = "clip"
+
+    def token_grid(self, num_frames: int, img_size: int) -> tuple[int, int, int]:
+        patch = self.encoder.patch_embed
+        return (num_frames // patch.tubelet_size, img_size // patch.patch_size,
+                img_size // patch.patch_size)
 
     @frozen
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        return self.encoder.forward_features(video, apply_norm=False)
+        return self.encode(video)

@@ -128,10 +128,11 @@ class VisionTransformer(nn.Module):
         return tokens + positions.to(tokens.dtype)
 
     def forward_features(self, x: torch.Tensor, mask: Union[torch.Tensor, TokenSplit, None] = None,
-                         apply_norm: bool = True) -> torch.Tensor:
+                         apply_norm: bool = True, num_blocks: Optional[int] = None) -> torch.Tensor:
         """Encode the visible tokens (all tokens when ``mask`` is None).
 
         ``mask``: (B, N) bool with True = masked, or its :class:`TokenSplit`.
+        ``num_blocks``: stop after that many blocks (a teacher's intermediate layer).
         Returns (B, prefix + N_visible, D); the cls token, if any, comes first.
         """
         tokens = self.embed(x)
@@ -140,11 +141,21 @@ class VisionTransformer(nn.Module):
         if self.num_prefix_tokens:
             cls = (self.cls_token + self.pos_embed[:, :1]).to(tokens.dtype)
             tokens = torch.cat([cls.expand(tokens.shape[0], -1, -1), tokens], dim=1)
-        tokens = run_blocks(self.blocks, tokens, self.grad_checkpointing)
+        blocks = self.blocks if num_blocks is None else self.blocks[:num_blocks]
+        tokens = run_blocks(blocks, tokens, self.grad_checkpointing)
         return self.norm(tokens) if apply_norm else tokens
 
     def forward(self, x: torch.Tensor, mask: Union[torch.Tensor, TokenSplit, None] = None) -> torch.Tensor:
         return self.forward_features(x, mask)
+
+    def pooled(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, D) clip feature: the mean of the normalised output tokens; an image encoder reads
+        every frame of the clip (B, C, T, H, W) and leaves its cls token out."""
+        if self.patch_embed.tubelet_size is not None:
+            return self(video).mean(dim=1)
+        b, c, t, h, w = video.shape
+        tokens = self(video.transpose(1, 2).reshape(b * t, c, h, w))[:, self.num_prefix_tokens:]
+        return tokens.reshape(b, -1, tokens.shape[-1]).mean(dim=1)
 
 
 class MaskedTokenDecoder(nn.Module):
