@@ -44,11 +44,24 @@ def test_three_teachers_distil_into_a_student_with_three_decoders(synth_data, te
     assert all(set(r) >= {"image", "video", "extra"} for r in losses)
     last = losses[-1]  # the total is the weighted sum of the teachers' losses
     assert last["loss"] == pytest.approx(last["image"] + last["video"] + 0.5 * last["extra"], rel=1e-5)
-    feats = tmp_path / "feats"
-    assert main(["extract", "--checkpoint", str(out / "model.safetensors"), "--data", "appearance",
-                 "--data-root", str(synth_data), "--num-frames", "8", "--sampling-rate", "2",
-                 "--input-size", "32", "--num-workers", "0", "--output-dir", str(feats)]) == 0
-    assert (feats / "features_test.safetensors").exists()
+    data = ["--data", "appearance", "--data-root", str(synth_data), "--num-frames", "8",
+            "--sampling-rate", "2", "--input-size", "32", "--num-workers", "0"]
+    checkpoint = str(out / "model.safetensors")
+    assert main(["extract", "--checkpoint", checkpoint, *data, "--output-dir", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "features_test.safetensors").exists()
+    assert main(["linear-probe", "--checkpoint", checkpoint, *data, "--max-iters", "20",
+                 "--output-dir", str(tmp_path / "probe")]) == 0
+    assert main(["convert", checkpoint, str(tmp_path / "cls.safetensors"), "--model", "classifier_tiny",
+                 "--model-kwargs", '{"num_classes": 4, "depth": 1}']) == 0
+    classifier = mvd.load_model(tmp_path / "cls.safetensors")
+    torch.testing.assert_close(classifier.encoder.blocks[0].attn.qkv.weight,
+                               student.encoder.blocks[0].attn.qkv.weight)
+    from mvd.checkpoint.infer import infer_model  # a file without our config: shapes tell the decoders
+    name, kwargs = infer_model(student.state_dict(), "mvd", None)
+    assert name == "student_tiny" and kwargs["teacher_dims"] == {"image": 192, "video": 192, "extra": 192}
+    from mvd.demo.similarity import cross_frame_similarity, model_tokens
+    tokens = model_tokens(student.eval(), torch.randn(2, 3, 8, 32, 32))
+    assert cross_frame_similarity(tokens, (4, 2, 2)).shape == (3,)
 
 
 def test_a_teacher_layer_is_that_block_of_its_encoder(teacher_files):
@@ -67,7 +80,7 @@ def test_a_teacher_layer_is_that_block_of_its_encoder(teacher_files):
 
 
 def test_weights_and_losses_are_per_teacher(tiny):
-    student = mvd.create_model("student_tiny", teacher_dims={"a": 192, "b": 192}, **tiny)
+    student = mvd.create_model("student_tiny", teacher_dims={"a": 192, "b": 192}, **tiny).eval()
     teachers = {name: mvd.create_model("video_teacher_tiny", **tiny) for name in "ab"}
     objective = MaskedVideoDistillation(student, teachers, loss={"a": "l1", "b": "l2"},
                                         weights={"a": 0.0, "b": 2.0})

@@ -20,28 +20,11 @@ from ..models.teachers import FrozenTeacher
 from .io import CheckpointError, RawCheckpoint, read_checkpoint
 from .layouts import detect_layout, strip_wrappers, to_mvd_layout
 
-_PRETRAIN_ONLY = (
-    ("decoders.", "MVD feature decoders are only used for distillation"),
-    ("target_stats.", "teacher-target statistics are only used for distillation"),
-    ("decoder.", "the pixel decoder is only used for pixel pretraining"),
-)
-
 
 def _expected_keys(model: nn.Module) -> tuple[tuple, tuple]:
-    """(checkpoint prefixes the model may drop, model prefixes it may initialise fresh)."""
-    if isinstance(model, VideoClassifier):
-        return _PRETRAIN_ONLY + (
-            ("encoder.norm.", "the classifier normalises after mean pooling (fc_norm); the "
-                              "encoder's final LayerNorm has no counterpart"),
-        ), (("fc_norm.", "new pooled-feature LayerNorm, initialised fresh"),
-            ("head.", "new classification head, initialised fresh"))
-    if isinstance(model, FrozenTeacher):
-        return _PRETRAIN_ONLY + (
-            ("fc_norm.", "a teacher uses only its encoder"),
-            ("head.", "a teacher uses only its encoder"),
-        ), (("encoder.norm.", "unused: teachers return last-block features without the final "
-                              "LayerNorm, as in the official MVD code"),)
-    return (), ()
+    """(checkpoint prefixes the model may drop, model prefixes it may initialise fresh): each
+    model class states its own rules (``checkpoint_key_rules``); others load exactly."""
+    return getattr(model, "checkpoint_key_rules", ((), ()))
 
 
 def _reason(key: str, rules) -> Optional[str]:

@@ -27,7 +27,6 @@ from .optim import apply_schedules, build_optimizer
 from .schedules import cosine_schedule, scaled_lr, total_batch_size
 from ..checkpoint.io import save_model
 from ..data.errors import DataError
-from ..layers import Block
 from .interrupt import StopSignals, TrainingInterrupted
 from .state import (gather_model_state, latest_good_checkpoint, restore_training_state,
                     save_training_state)
@@ -121,7 +120,8 @@ def autocast_dtype(precision: str, device: torch.device) -> Optional[torch.dtype
 
 
 def shard_model(model: nn.Module) -> None:
-    """FSDP2: shard every transformer block, then the rest of the trained model.
+    """FSDP2: shard every transformer block (what a module lists as its ``blocks``), then the
+    rest of the trained model.
 
     Ranks build their models from different seeds; rank 0's weights are broadcast first (DDP
     does this itself, FSDP does not).
@@ -130,7 +130,7 @@ def shard_model(model: nn.Module) -> None:
     with torch.no_grad():
         for tensor in list(model.parameters()) + list(model.buffers()):
             torch.distributed.broadcast(tensor.data, src=0)
-    for block in [m for m in model.modules() if isinstance(m, Block)]:
+    for block in [b for m in model.modules() for b in getattr(m, "blocks", ())]:
         fully_shard(block)
     fully_shard(model)
 

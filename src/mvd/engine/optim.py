@@ -2,13 +2,10 @@
 rules of the official MVD repository's optim_factory.py."""
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 import torch
 from torch import nn
-
-_BLOCK = re.compile(r"^encoder\.blocks\.(\d+)\.")
 
 
 def no_weight_decay(name: str, param: torch.Tensor, decay_mask_tokens: bool = False) -> bool:
@@ -28,14 +25,16 @@ def no_weight_decay(name: str, param: torch.Tensor, decay_mask_tokens: bool = Fa
     return False
 
 
-def layer_id(name: str, num_layers: int) -> int:
-    """0 for the patch embedding and tokens, i+1 for encoder block i, num_layers+1 for the rest."""
-    if name.startswith("encoder.patch_embed") or name.endswith(("cls_token", "mask_token")):
+def layer_id(model: nn.Module, name: str) -> int:
+    """Layer-decay depth of parameter ``name`` of ``model``: its encoder says where its own
+    parameters sit (``layer_id``); tokens outside it count as the stem, the rest (heads,
+    decoders) as the top."""
+    encoder = model.encoder
+    if name.startswith("encoder."):
+        return encoder.layer_id(name[len("encoder."):])
+    if name.endswith("_token"):
         return 0
-    match = _BLOCK.match(name)
-    if match:
-        return int(match.group(1)) + 1
-    return num_layers + 1
+    return len(encoder.blocks) + 1
 
 
 def layer_scales(layer_decay: float, num_layers: int) -> list[float]:
@@ -57,7 +56,7 @@ def parameter_groups(model: nn.Module, weight_decay: float, layer_decay: Optiona
         if not param.requires_grad:
             continue
         skip = no_weight_decay(name, param, decay_mask_tokens)
-        layer = layer_id(name, num_layers) if scales else 0
+        layer = layer_id(model, name) if scales else 0
         key = f"layer_{layer}_{'no_decay' if skip else 'decay'}"
         group = groups.setdefault(key, {
             "name": key, "params": [], "param_names": [],

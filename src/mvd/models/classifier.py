@@ -6,10 +6,17 @@ import torch
 from torch import nn
 
 from .init import init_linear_and_norm
-from .vit import VisionTransformer
+from .vit import PRETRAINING_ONLY_KEYS, VisionTransformer
 
 
 class VideoClassifier(nn.Module):
+    # (checkpoint prefixes it may drop, its own prefixes it may initialise fresh), with reasons
+    checkpoint_key_rules = (
+        PRETRAINING_ONLY_KEYS + (
+            ("encoder.norm.", "the classifier normalises after mean pooling (fc_norm); the "
+                              "encoder's final LayerNorm has no counterpart"),),
+        (("fc_norm.", "new pooled-feature LayerNorm, initialised fresh"),
+         ("head.", "new classification head, initialised fresh")))
     def __init__(self, encoder: VisionTransformer, num_classes: int, fc_drop_rate: float = 0.0,
                  init_scale: float = 0.001):
         super().__init__()

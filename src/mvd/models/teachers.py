@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .vit import VisionTransformer
+from .vit import PRETRAINING_ONLY_KEYS, VisionTransformer
 
 
 def frozen(forward):
@@ -79,6 +79,13 @@ def _check_layer(layer: Optional[int], depth: int) -> Optional[int]:
 
 class _ViTTeacher(FrozenTeacher):
     """One of our ViT encoders as a teacher; ``layer`` stops after that block."""
+
+    # (checkpoint prefixes it may drop, its own prefixes it may leave unloaded), with reasons
+    checkpoint_key_rules = (
+        PRETRAINING_ONLY_KEYS + (("fc_norm.", "a teacher uses only its encoder"),
+                                 ("head.", "a teacher uses only its encoder")),
+        (("encoder.norm.", "unused: teachers return last-block features without the final "
+                           "LayerNorm, as in the official MVD code"),))
 
     def __init__(self, encoder: VisionTransformer, layer: Optional[int] = None):
         super().__init__()

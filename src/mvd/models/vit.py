@@ -68,6 +68,14 @@ def token_grid(img_size: int, patch_size: int, num_frames: int | None,
     return (num_frames // tubelet_size, side, side)
 
 
+# Checkpoint keys that only the pretraining stages use: a model built for a later stage drops them.
+PRETRAINING_ONLY_KEYS = (
+    ("decoders.", "MVD feature decoders are only used for distillation"),
+    ("target_stats.", "teacher-target statistics are only used for distillation"),
+    ("decoder.", "the pixel decoder is only used for pixel pretraining"),
+)
+
+
 def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, use_checkpoint: bool) -> torch.Tensor:
     for block in blocks:
         if use_checkpoint and x.requires_grad:
@@ -111,6 +119,15 @@ class VisionTransformer(nn.Module):
             Block(dim, num_heads, mlp_ratio, bias=attn_bias, head_dim=head_dim,
                   drop_path=rates[i], norm_eps=norm_eps) for i in range(depth))
         self.norm = nn.LayerNorm(dim, eps=norm_eps) if final_norm else nn.Identity()
+
+    def layer_id(self, name: str) -> int:
+        """Depth of one of its parameters for layer-wise lr decay: 0 for the patch embedding and
+        tokens, i+1 for block i, depth+1 for what comes after the blocks (the final norm)."""
+        if name.startswith("patch_embed") or name.endswith("_token"):
+            return 0
+        if name.startswith("blocks."):
+            return int(name.split(".", 2)[1]) + 1
+        return len(self.blocks) + 1
 
     def patch_positions(self) -> torch.Tensor:
         """Position rows of the patch tokens (the cls row, if any, removed)."""
