@@ -106,7 +106,8 @@ TRANSFER = {
 
 from mvd.commands.evaluate import KnnConfig, LinearProbeConfig, MultiViewTestConfig
 
-DEMO_CLASSES = {"distill.yaml": DistillConfig, "finetune.yaml": FinetuneConfig,
+DEMO_CLASSES = {"distill.yaml": DistillConfig, "distill_three_teachers.yaml": DistillConfig,
+                "finetune.yaml": FinetuneConfig,
                 "pretrain_image.yaml": PixelPretrainConfig, "pretrain_video.yaml": PixelPretrainConfig,
                 "pixel_baseline.yaml": PixelPretrainConfig,
                 "test.yaml": MultiViewTestConfig, "linear_probe.yaml": LinearProbeConfig,

@@ -144,3 +144,23 @@ def test_specs_parse_from_yaml_lists_and_refuse_repeats():
     assert specs[0].input_size == 196 and specs[0].layer is None
     with pytest.raises(ValueError, match="appear more than once"):
         parse_teacher_specs([{"name": "a", "model": "m"}, {"name": "a", "model": "m"}])
+
+
+def test_a_transformers_clip_teacher_distils_a_student_end_to_end(synth_data, teacher_files, tmp_path):
+    """A CLIP vision tower (random weights, made from a config file because its folder is
+    missing) as the only teacher, then as a third one next to the paper's two."""
+    recipe = tmp_path / "clip.json"
+    recipe.write_text(json.dumps({"model_type": "clip_vision_model", "image_size": 32,
+                                  "patch_size": 16, "hidden_size": 64, "num_hidden_layers": 2,
+                                  "num_attention_heads": 2, "intermediate_size": 128}))
+    entry = json.dumps({"name": "clip", "model": "transformers", "checkpoint": str(tmp_path / "clip"),
+                        "recipe": str(recipe), "layer": -1})
+    out = tmp_path / "run"
+    assert main(distill_args(synth_data, teacher_files, out, "--epochs", "1", "--teachers", "clip",
+                             "--teacher-list", entry, "--standardize-targets")) == 0
+    assert (tmp_path / "clip" / "config.json").exists()
+    student = mvd.load_model(out / "model.safetensors")
+    assert student.teachers == ("clip",) and student.decoders["clip"].head.out_features == 64
+    assert main(distill_args(synth_data, teacher_files, tmp_path / "three", "--epochs", "1",
+                             "--teachers", "image", "video", "clip", "--teacher-list", entry)) == 0
+    assert mvd.load_model(tmp_path / "three" / "model.safetensors").teachers == ("image", "video", "clip")

@@ -1,8 +1,9 @@
 """Teacher families: who can build the teacher a :class:`TeacherSpec` names.
 
 A family is one builder ``(spec, geometry, trust_pickle) -> (teacher, load report)`` registered
-with :func:`register_family` next to its code, and a rule that says which ``model`` strings it
-claims. Adding a family of teachers is one class, one registration and one test.
+with :func:`register_family` next to its code, a rule that says which ``model`` strings it
+claims, and optionally how it creates a missing checkpoint from the spec's ``recipe``. Adding a
+family of teachers is one class, one registration and one test.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..models.teachers import FrozenTeacher
 from .spec import TeacherSpec
 
 Builder = Callable[[TeacherSpec, "TeacherGeometry", bool], tuple[FrozenTeacher, str]]
+Creator = Callable[[TeacherSpec], None]
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,18 @@ class TeacherError(ValueError):
 
 
 _FAMILIES: dict[str, tuple[Callable[[str], bool], Builder]] = {}
+_CREATORS: dict[str, Creator] = {}
 # Families whose module is imported only when a spec asks for them (optional dependencies).
 _LAZY = {"transformers": "mvd.teachers.transformers_family"}
 
 
-def register_family(name: str, claims: Callable[[str], bool]):
-    """Decorator: ``builder`` builds the teachers whose ``model`` string ``claims`` accepts."""
+def register_family(name: str, claims: Callable[[str], bool], create: Optional[Creator] = None):
+    """Decorator: ``builder`` builds the teachers whose ``model`` string ``claims`` accepts;
+    ``create(spec)`` writes a missing ``spec.checkpoint`` from ``spec.recipe``."""
     def decorate(builder: Builder) -> Builder:
         _FAMILIES[name] = (claims, builder)
+        if create is not None:
+            _CREATORS[name] = create
         return builder
     return decorate
 
@@ -81,17 +87,27 @@ def build_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
 
 
 def ensure_checkpoint(spec: TeacherSpec) -> None:
-    """Train a missing teacher from its recipe (the demo recipes create their own teachers)."""
-    if not spec.checkpoint or Path(spec.checkpoint).exists() or spec.model.startswith("transformers"):
+    """Create a missing checkpoint from the spec's recipe, as its family does (the demo
+    recipes create their own teachers); without a recipe the family's loader reports it."""
+    if not spec.checkpoint or Path(spec.checkpoint).exists() or not spec.recipe:
         return
-    if not spec.recipe:
-        raise TeacherError(f"teacher {spec.name!r}: checkpoint {spec.checkpoint} does not exist "
-                           "(and no recipe is set to create it)")
+    family = family_of(spec.model)
+    if family not in _CREATORS:
+        raise TeacherError(f"teacher {spec.name!r}: {family} teachers cannot be created from a "
+                           f"recipe; {spec.checkpoint} must exist")
+    _CREATORS[family](spec)
+    if not Path(spec.checkpoint).exists():
+        raise TeacherError(f"teacher {spec.name!r}: creating {spec.checkpoint} from {spec.recipe} "
+                           "did not write it")
+
+
+def train_from_recipe(spec: TeacherSpec) -> None:
+    """Our teachers: run the pixel-pretraining recipe (pretrain-image / pretrain-video)."""
     from ..cli import main
     command = "pretrain-video" if "video" in spec.model else "pretrain-image"
     print(f"teacher {spec.name!r}: {spec.checkpoint} is missing, training it with {spec.recipe} ...")
     code = main([command, "--config", spec.recipe, "--output-dir", str(Path(spec.checkpoint).parent)])
-    if code != 0 or not Path(spec.checkpoint).exists():
+    if code != 0:
         raise TeacherError(f"training teacher {spec.name!r} with {spec.recipe} failed (exit {code})")
 
 
@@ -109,7 +125,7 @@ def _claims_vit(model: str) -> bool:
     return model in list_models() and split_name(model)[0] in _KIND_OF_FAMILY
 
 
-@register_family("mvd", _claims_vit)
+@register_family("mvd", _claims_vit, create=train_from_recipe)
 def build_vit_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
                       trust_pickle: bool = False) -> tuple[FrozenTeacher, str]:
     """Our MAE / VideoMAE encoders. A checkpoint of ours says its own architecture (``mae_*``
@@ -127,6 +143,11 @@ def build_vit_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
     family, size = split_name(spec.model)
     kind = _KIND_OF_FAMILY[family]
     kwargs = dict(spec.options)
+    if kind == "image" and spec.input_size not in (None, geometry.frame_size):
+        raise TeacherError(
+            f"teacher {spec.name!r}: our image teachers read the teacher view the data pipeline "
+            f"makes ({geometry.frame_size}px); set teacher_input_size: {spec.input_size} for the "
+            "run instead of the teacher's input_size")
     if raw.mvd_config is not None:
         saved_family, size = split_name(raw.mvd_config["name"])
         if saved_family in _KIND_OF_FAMILY:

@@ -304,7 +304,31 @@ def _claims(model: str) -> bool:
     return model == "transformers" or model.startswith("transformers:")
 
 
-@register_family("transformers", _claims)
+def initialise_from_config(spec: TeacherSpec) -> None:
+    """A missing model folder made locally: the backbone that ``spec.recipe`` (a transformers
+    ``config.json``-style file) describes, with seeded random weights, saved with
+    ``save_pretrained``. For runs without network (the demo's third teacher); real teachers
+    come from pretrained folders."""
+    transformers = _import_transformers()
+    try:
+        config = json.loads(Path(spec.recipe).read_text())
+    except (OSError, ValueError) as error:
+        raise TeacherError(f"teacher {spec.name!r}: recipe {spec.recipe} is not a readable JSON "
+                           f"transformers config ({error})") from None
+    model_type = config.pop("model_type", None)
+    if model_type not in _BACKBONES:
+        raise TeacherError(f"teacher {spec.name!r}: recipe {spec.recipe} has model_type "
+                           f"{model_type!r}; transformers teachers are {sorted(_BACKBONES)}")
+    backbone = _BACKBONES[model_type]
+    model_class = getattr(transformers, backbone.model_class)
+    torch.manual_seed(0)
+    model = model_class(model_class.config_class(**config), **dict(backbone.load_kwargs))
+    model.save_pretrained(spec.checkpoint)
+    print(f"teacher {spec.name!r}: {spec.checkpoint} was missing; initialised a random-weight "
+          f"{model_type} from {spec.recipe} (seed 0)")
+
+
+@register_family("transformers", _claims, create=initialise_from_config)
 def build_transformers_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
                                trust_pickle: bool = False) -> tuple[FrozenTeacher, str]:
     """A transformers backbone as a frozen teacher, and a line that says what it computes."""
