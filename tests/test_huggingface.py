@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import mvd
+from model_helpers import perturb
 
 transformers = pytest.importorskip("transformers")
 ATOL = 1e-5
@@ -16,21 +17,12 @@ def _config(**extra):
     return transformers.VideoMAEConfig(**base)
 
 
-def _perturb(model, seed=0):
-    """Random init leaves biases at zero; perturb everything so the comparison is sensitive."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
-    return model.eval()
-
-
 def _hf_input(clip):
     return clip.permute(0, 2, 1, 3, 4)  # transformers wants (B, T, C, H, W)
 
 
 def test_hf_videomae_model_loads_as_video_teacher(tmp_path, clip, tiny):
-    hf = _perturb(transformers.VideoMAEModel(_config()))
+    hf = perturb(transformers.VideoMAEModel(_config()))
     hf.save_pretrained(tmp_path)
     teacher = mvd.create_model("video_teacher_tiny", **tiny)
     report = mvd.load_checkpoint(teacher, tmp_path)
@@ -41,7 +33,7 @@ def test_hf_videomae_model_loads_as_video_teacher(tmp_path, clip, tiny):
 
 
 def test_hf_classifier_loads_into_1d_classifier_and_is_refused_by_3d(tmp_path, clip, tiny):
-    hf = _perturb(transformers.VideoMAEForVideoClassification(_config(num_labels=5)))
+    hf = perturb(transformers.VideoMAEForVideoClassification(_config(num_labels=5)))
     hf.save_pretrained(tmp_path)
     model = mvd.create_model("classifier_tiny", num_classes=5, pos_embed="1d", **tiny).eval()
     assert mvd.load_checkpoint(model, tmp_path).ok
@@ -54,7 +46,7 @@ def test_hf_classifier_loads_into_1d_classifier_and_is_refused_by_3d(tmp_path, c
 def test_hf_pretraining_model_loads_into_videomae(tmp_path, clip, tiny):
     config = _config(use_mean_pooling=False, decoder_hidden_size=96, decoder_num_hidden_layers=1,
                      decoder_num_attention_heads=2, decoder_intermediate_size=384)
-    hf = _perturb(transformers.VideoMAEForPreTraining(config))
+    hf = perturb(transformers.VideoMAEForPreTraining(config))
     hf.save_pretrained(tmp_path)
     model = mvd.create_model("videomae_tiny", decoder_dim=96, decoder_depth=1, decoder_heads=2, **tiny)
     assert mvd.load_checkpoint(model, tmp_path).ok
@@ -67,12 +59,12 @@ def test_hf_pretraining_model_loads_into_videomae(tmp_path, clip, tiny):
 
 
 def test_export_classifier_and_teacher_to_hf(tmp_path, clip, tiny):
-    model = _perturb(mvd.create_model("classifier_tiny", num_classes=6, pos_embed="1d", **tiny))
+    model = perturb(mvd.create_model("classifier_tiny", num_classes=6, pos_embed="1d", **tiny))
     mvd.export_huggingface(model, tmp_path / "cls")
     hf = transformers.VideoMAEForVideoClassification.from_pretrained(tmp_path / "cls").eval()
     with torch.no_grad():
         torch.testing.assert_close(hf(pixel_values=_hf_input(clip)).logits, model(clip), atol=ATOL, rtol=0)
-    teacher = _perturb(mvd.create_model("video_teacher_tiny", **tiny))
+    teacher = perturb(mvd.create_model("video_teacher_tiny", **tiny))
     mvd.export_huggingface(teacher, tmp_path / "teacher")
     hf_teacher = transformers.VideoMAEModel.from_pretrained(tmp_path / "teacher").eval()
     with torch.no_grad():
@@ -94,7 +86,7 @@ def _convert(*argv):
 
 def test_convert_videomae_pretraining_checkpoint_to_hf_video_model(tmp_path, clip, tiny, capsys):
     """`mvd pretrain-video` output -> HF VideoMAEModel: the encoder as a video teacher, no decoder."""
-    pretrain = _perturb(mvd.create_model("videomae_tiny", **tiny))
+    pretrain = perturb(mvd.create_model("videomae_tiny", **tiny))
     mvd.save_model(pretrain, tmp_path / "pre.safetensors")
     teacher = mvd.create_model("video_teacher_tiny", **tiny).eval()
     assert mvd.load_checkpoint(teacher, tmp_path / "pre.safetensors").ok

@@ -11,10 +11,13 @@ from mvd.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from mvd.teachers.families import TeacherError, TeacherGeometry, build_teacher
 from mvd.teachers.spec import TeacherSpec
 from mvd.teachers.transformers_family import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from model_helpers import perturb
 
 transformers = pytest.importorskip("transformers")
 ATOL = 1e-5
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
+
+
 # Student: 4 frames of 32 px, tubelet 2, patch 8 -> a (2, 4, 4) grid; patch 16 -> (2, 2, 2).
 def _student(num_frames=4, patch_size=8):
     return TeacherGeometry(num_frames=num_frames, img_size=32, tubelet_size=2,
@@ -22,15 +25,6 @@ def _student(num_frames=4, patch_size=8):
 
 
 STUDENT_P8, STUDENT_P16 = _student(), _student(patch_size=16)
-
-
-def _perturb(model, seed=0):
-    """Random init leaves biases at zero and LayerNorms at identity: make every weight count."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
-    return model.eval()
 
 
 def _clip_vision():
@@ -83,7 +77,7 @@ def clip():
 
 
 def _save(model, folder):
-    _perturb(model).save_pretrained(folder)
+    perturb(model).save_pretrained(folder)
     return model
 
 
@@ -149,7 +143,7 @@ def test_full_clip_folder_loads_its_vision_tower_at_another_resolution(tmp_path,
     vision = dict(intermediate_size=64, image_size=32, patch_size=8, **SMALL)
     text = dict(intermediate_size=64, vocab_size=64, bos_token_id=0, eos_token_id=1,
                 pad_token_id=1, **SMALL)
-    full = _perturb(transformers.CLIPModel(transformers.CLIPConfig(
+    full = perturb(transformers.CLIPModel(transformers.CLIPConfig(
         vision_config=vision, text_config=text, projection_dim=16)))
     full.save_pretrained(tmp_path)
     # a patch-16 student at 32 px: the patch-8 teacher must see 16 px frames, positions interpolated
@@ -173,7 +167,7 @@ def test_learned_positions_are_interpolated_to_the_teacher_resolution(tmp_path, 
 
 
 def test_our_video_teacher_and_hf_videomae_give_the_same_targets(tmp_path):
-    ours = _perturb(mvd.create_model("video_teacher_tiny", num_frames=8, img_size=32, patch_size=8,
+    ours = perturb(mvd.create_model("video_teacher_tiny", num_frames=8, img_size=32, patch_size=8,
                                      depth=2))
     mvd.export_huggingface(ours, tmp_path)
     geometry = _student(num_frames=8)
@@ -214,7 +208,7 @@ def _mae_to_vit(encoder) -> dict:
 
 
 def test_our_image_teacher_and_hf_vit_give_the_same_targets(tmp_path, clip):
-    ours = _perturb(mvd.create_model("image_teacher_tiny", img_size=32, patch_size=8, depth=2))
+    ours = perturb(mvd.create_model("image_teacher_tiny", img_size=32, patch_size=8, depth=2))
     config = transformers.ViTConfig(hidden_size=192, num_hidden_layers=2, num_attention_heads=3,
                                     intermediate_size=768, image_size=32, patch_size=8,
                                     layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)

@@ -66,6 +66,33 @@ class FrozenTeacher(nn.Module):
         return self(video).mean(dim=1)
 
 
+class FramesTeacher(FrozenTeacher):
+    """An image model read frame by frame: frames 0, tubelet, 2*tubelet, ... are folded into the
+    batch and encoded (:meth:`encode_frames`, patch tokens only), and the tokens are laid out
+    t-major so that row t*H'*W' + h*W' + w is the target of student token (t, h, w).
+    Subclasses set ``tubelet_size`` and ``patch_size``."""
+
+    sees = "frames"
+
+    def token_grid(self, num_frames: int, img_size: int) -> tuple[int, int, int]:
+        side = img_size // self.patch_size
+        return (-(-num_frames // self.tubelet_size), side, side)
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) frames -> (N, tokens, C) patch tokens."""
+        raise NotImplementedError
+
+    @frozen
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        if video.ndim != 5:
+            raise ValueError(f"expected a clip (B, C, T, H, W), got {tuple(video.shape)}")
+        frames = video[:, :, ::self.tubelet_size]
+        batch, channels, slots, height, width = frames.shape
+        frames = frames.transpose(1, 2).reshape(batch * slots, channels, height, width)
+        tokens = self.encode_frames(frames)
+        return tokens.reshape(batch, slots * tokens.shape[1], tokens.shape[2])
+
+
 def _check_layer(layer: Optional[int], depth: int) -> Optional[int]:
     """Normalise a block index (negative counts from the end); None means the last block."""
     if layer is None:
@@ -107,34 +134,18 @@ class _ViTTeacher(FrozenTeacher):
             None if self.layer is None else self.layer + 1))
 
 
-class ImageTeacher(_ViTTeacher):
-    """MAE image encoder applied frame by frame to the first frame of every tubelet.
-
-    Frames 0, tubelet, 2*tubelet, ... are folded into the batch, encoded (cls token included, as
-    in MAE), and the patch tokens are laid out t-major so that row t*G*G + h*G + w is the target
-    of student token (t, h, w).
-    """
-
-    sees = "frames"
+class ImageTeacher(_ViTTeacher, FramesTeacher):
+    """MAE image encoder applied to the first frame of every tubelet (cls token included in the
+    encoding, as in MAE, and left out of the targets)."""
 
     def __init__(self, encoder: VisionTransformer, tubelet_size: int = 2,
                  layer: Optional[int] = None):
         super().__init__(encoder, layer)
         self.tubelet_size = tubelet_size
+        self.patch_size = encoder.patch_embed.patch_size
 
-    def token_grid(self, num_frames: int, img_size: int) -> tuple[int, int, int]:
-        side = img_size // self.encoder.patch_embed.patch_size
-        return (-(-num_frames // self.tubelet_size), side, side)
-
-    @frozen
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        if video.ndim != 5:
-            raise ValueError(f"expected a clip (B, C, T, H, W), got {tuple(video.shape)}")
-        frames = video[:, :, ::self.tubelet_size]
-        batch, channels, slots, height, width = frames.shape
-        frames = frames.transpose(1, 2).reshape(batch * slots, channels, height, width)
-        tokens = self.encode(frames)[:, 1:]
-        return tokens.reshape(batch, slots * tokens.shape[1], tokens.shape[2])
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.encode(frames)[:, 1:]
 
 
 class VideoTeacher(_ViTTeacher):

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ..models.teachers import FrozenTeacher, _check_layer, frozen
+from ..models.teachers import FramesTeacher, FrozenTeacher, _check_layer, frozen
 from .families import TeacherError, TeacherGeometry, register_family
 from .spec import TeacherSpec
 
@@ -114,36 +114,23 @@ class TransformersTeacher(FrozenTeacher):
         return out.hidden_states[self.block + 1][:, self.prefix:]
 
 
-class TransformersFramesTeacher(TransformersTeacher):
+class TransformersFramesTeacher(TransformersTeacher, FramesTeacher):
     """An image backbone on frames 0, tubelet, 2*tubelet, ..., resized to its ``resolution``.
 
     Frames are folded into the batch; row t*H'*W' + h*W' + w of the targets is patch (h, w) of
     frame slot t, the layout of MVD's image teacher.
     """
 
-    sees = "frames"
-
     def __init__(self, model: nn.Module, *, tubelet_size: int, resolution: int, **kwargs):
         super().__init__(model, **kwargs)
         self.tubelet_size = tubelet_size
         self.resolution = resolution
 
-    def token_grid(self, num_frames: int, img_size: int) -> tuple[int, int, int]:
-        side = img_size // self.patch_size
-        return (-(-num_frames // self.tubelet_size), side, side)
-
-    @frozen
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        if video.ndim != 5:
-            raise ValueError(f"expected a clip (B, C, T, H, W), got {tuple(video.shape)}")
-        frames = video[:, :, ::self.tubelet_size]
-        batch, channels, slots, height, width = frames.shape
-        frames = frames.transpose(1, 2).reshape(batch * slots, channels, height, width)
-        if (height, width) != (self.resolution, self.resolution):
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        if frames.shape[-2:] != (self.resolution, self.resolution):
             frames = F.interpolate(frames, size=(self.resolution, self.resolution), mode="bicubic",
                                    align_corners=False, antialias=True)
-        tokens = self.block_tokens(self.to_model_input(frames))
-        return tokens.reshape(batch, slots * tokens.shape[1], tokens.shape[2]).to(video.dtype)
+        return self.block_tokens(self.to_model_input(frames)).to(frames.dtype)
 
 
 class TransformersVideoTeacher(TransformersTeacher):
