@@ -82,3 +82,23 @@ def test_two_processes_share_one_teacher_cache(synth_data, teacher_files, tmp_pa
     records = [json.loads(l) for l in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     last = [r["epoch_teacher_cache"] for r in records if "epoch_teacher_cache" in r][-1]
     assert last["coverage"] >= 16 / 17 and last["hits"] >= 2  # rank 0's epoch-2 reads
+
+
+def test_distill_with_a_transformers_teacher_two_processes_match_one(synth_data, teacher_files, tmp_path):
+    """A third, Hugging Face teacher under torchrun: same losses as one process. The first run
+    creates the teacher (rank 0 only) and the second finds it: creating it must not change the
+    student's initialisation."""
+    config = tmp_path / "vit.json"
+    config.write_text(json.dumps({"model_type": "vit", "image_size": 32, "patch_size": 16,
+                                  "hidden_size": 64, "num_hidden_layers": 2,
+                                  "num_attention_heads": 2, "intermediate_size": 128}))
+    entry = json.dumps({"name": "vit", "model": "transformers", "checkpoint": str(tmp_path / "vit"),
+                        "recipe": str(config), "weight": 0.5})
+    args = distill_args(synth_data, teacher_files, tmp_path / "one", "--epochs", "1",
+                        "--teachers", "image", "video", "vit", "--teacher-list", entry,
+                        "--standardize-targets", "--target-stats-clips", "8")
+    _run(_with(args, "--batch-size", "4"), 1, tmp_path)
+    _run(_with(_with(args, "--batch-size", "2"), "--output-dir", str(tmp_path / "two")), 2, tmp_path)
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(one) == len(two) == 4
+    assert one == pytest.approx(two, rel=1e-5)

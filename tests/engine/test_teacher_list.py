@@ -164,3 +164,19 @@ def test_a_transformers_clip_teacher_distils_a_student_end_to_end(synth_data, te
     assert main(distill_args(synth_data, teacher_files, tmp_path / "three", "--epochs", "1",
                              "--teachers", "image", "video", "clip", "--teacher-list", entry)) == 0
     assert mvd.load_model(tmp_path / "three" / "model.safetensors").teachers == ("image", "video", "clip")
+
+
+def test_creating_a_teacher_does_not_change_the_student(synth_data, teacher_files, tmp_path):
+    """A run that makes its teacher from a recipe trains the same student as one that finds it."""
+    config = tmp_path / "vit.json"
+    config.write_text(json.dumps({"model_type": "vit", "image_size": 32, "patch_size": 16,
+                                  "hidden_size": 32, "num_hidden_layers": 1,
+                                  "num_attention_heads": 2, "intermediate_size": 64}))
+    entry = json.dumps({"name": "vit", "model": "transformers", "checkpoint": str(tmp_path / "vit"),
+                        "recipe": str(config)})
+    for run in ("creates", "finds"):
+        assert main(distill_args(synth_data, teacher_files, tmp_path / run, "--max-steps", "1",
+                                 "--teachers", "vit", "--teacher-list", entry)) == 0
+    created, found = (mvd.load_model(tmp_path / run / "model.safetensors").state_dict()
+                      for run in ("creates", "finds"))
+    assert all(torch.equal(created[k], found[k]) for k in created)

@@ -110,6 +110,21 @@ def teacher_geometry(cfg: DistillConfig) -> TeacherGeometry:
                            frame_size=cfg.teacher_input_size or cfg.input_size)
 
 
+def create_missing_teachers(cfg: DistillConfig, dist) -> None:
+    """Rank 0 creates teachers that a recipe makes (pixel pretraining, a local transformers
+    model) while the other ranks wait, so no two processes write one checkpoint."""
+    error = None
+    if dist.is_main:
+        try:
+            for spec in cfg.teacher_specs():
+                ensure_checkpoint(spec)
+        except TeacherError as exc:
+            error = exc
+    barrier(dist)
+    if error is not None:
+        raise ConfigError(str(error))
+
+
 def build_teachers(cfg: DistillConfig, is_main: bool) -> dict:
     """Every teacher of the run, built, loaded strictly and checked against the student's grid."""
     teachers, reports = {}, []
@@ -211,6 +226,7 @@ def estimate_target_statistics(cfg: DistillConfig, objective: MaskedVideoDistill
 
 
 def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
+    create_missing_teachers(cfg, dist)
     objective = build_objective(cfg, dist.is_main)
     student = objective.student
     patch = student.encoder.patch_embed

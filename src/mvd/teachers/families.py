@@ -8,9 +8,13 @@ family of teachers is one class, one registration and one test.
 from __future__ import annotations
 
 import importlib
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
+
+import numpy as np
+import torch
 
 from ..models.teachers import FrozenTeacher
 from .spec import TeacherSpec
@@ -88,14 +92,23 @@ def build_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
 
 def ensure_checkpoint(spec: TeacherSpec) -> None:
     """Create a missing checkpoint from the spec's recipe, as its family does (the demo
-    recipes create their own teachers); without a recipe the family's loader reports it."""
+    recipes create their own teachers); without a recipe the family's loader reports it.
+
+    The random states are restored afterwards, so a run that had to create its teachers
+    builds the same student as one that found them."""
     if not spec.checkpoint or Path(spec.checkpoint).exists() or not spec.recipe:
         return
     family = family_of(spec.model)
     if family not in _CREATORS:
         raise TeacherError(f"teacher {spec.name!r}: {family} teachers cannot be created from a "
                            f"recipe; {spec.checkpoint} must exist")
-    _CREATORS[family](spec)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            _CREATORS[family](spec)
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
     if not Path(spec.checkpoint).exists():
         raise TeacherError(f"teacher {spec.name!r}: creating {spec.checkpoint} from {spec.recipe} "
                            "did not write it")
