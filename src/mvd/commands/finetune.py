@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ..checkpoint.io import CheckpointError, read_checkpoint
 from ..checkpoint.load import load_into, source_positions
 from ..data.annotations import check_labels, declared_num_classes, load_annotations
-from ..data.datasets import FinetuneDataset, dataset_defaults
+from ..data.datasets import RANDAUGMENT_BACKENDS, FinetuneDataset, dataset_defaults
 from ..data.loader import build_loader
 from ..data.transforms import batch_to_device
 from ..data.mixup import Mixup, soft_target_cross_entropy
@@ -38,6 +38,7 @@ class FinetuneConfig(OptimConfig, DataOptions):
     num_sample: int = option(2, "repeated augmentation: augmented views per decoded clip")
     lr_batch_includes_repeats: bool = option(True, "count repeated views (num_sample) in lr scaling; false = the official fine-tuning, which leaves them out")
     randaugment: Optional[str] = option("rand-m7-n4-mstd0.5-inc1", "video RandAugment policy (none to disable)")
+    randaugment_backend: str = option("pil", "how RandAugment runs: pil = the reference's PIL ops frame by frame, exact; tensor = all frames at once on tensors, several times faster, the same draws, pointwise ops exact, geometric ops (rotate, shear, translate) bilinear instead of bicubic")
     reprob: float = option(0.25, "cube random erasing probability")
     rrc_scale: tuple[float, ...] = option((0.08, 1.0), "random resized crop: area range of the crop, as a fraction of the frame")
     flip: Optional[bool] = option(None, "horizontal flip (default: per dataset, off for ssv2)")
@@ -63,6 +64,8 @@ class FinetuneConfig(OptimConfig, DataOptions):
         check(0 < self.layer_decay <= 1, f"layer_decay must be in (0, 1], got {self.layer_decay}")
         check(self.num_sample >= 1, "num_sample must be at least 1")
         check(self.sampling in (None, "dense", "uniform"), f"sampling must be dense or uniform, got {self.sampling!r}")
+        check(self.randaugment_backend in RANDAUGMENT_BACKENDS,
+              f"randaugment_backend must be one of {', '.join(RANDAUGMENT_BACKENDS)}, got {self.randaugment_backend!r}")
         check(0 <= self.smoothing < 1, "smoothing must be in [0, 1)")
         check(len(self.rrc_scale) == 2 and 0 < self.rrc_scale[0] <= self.rrc_scale[1] <= 1,
               f"rrc_scale must be two fractions 0 < min <= max <= 1, got {self.rrc_scale}")
@@ -124,6 +127,7 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     train_set = FinetuneDataset(train_samples, mode="train", num_sample=cfg.num_sample,
                                 flip=defaults["flip"] if cfg.flip is None else cfg.flip,
                                 randaugment=cfg.randaugment if cfg.randaugment not in ("", "none") else None,
+                                randaugment_backend=cfg.randaugment_backend,
                                 reprob=cfg.reprob, rrc_scale=tuple(cfg.rrc_scale),
                                 pixel_format=cfg.pixel_format, **common)
     check_data_files(cfg, train_set, dist)

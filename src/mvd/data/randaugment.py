@@ -2,7 +2,9 @@
 
 For each of ``num_ops`` ops (chosen with replacement) the firing coin, the magnitude
 ~ N(m, mstd) clipped to [0, 10] and the sign are drawn once and reused on every frame, so all
-frames of a clip get exactly the same transform. Frames are PIL images at full resolution.
+frames of a clip get exactly the same transform. Frames are PIL images at full resolution
+(``__call__``), or one uint8 (T, H, W, 3) tensor for the whole clip (``apply_tensor``, the ops of
+``randaugment_tensor``: several times faster, the same draws).
 """
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ def _solarize_add(img, add, thresh=128):
 
 
 def _posterize(img, bits):
-    return img if bits >= 8 else ImageOps.posterize(img, max(bits, 0))
+    if bits <= 0:  # keep no bit: black (what ImageOps.posterize gave before Pillow refused 0 bits)
+        return Image.new(img.mode, img.size)
+    return img if bits >= 8 else ImageOps.posterize(img, bits)
 
 
 # name -> (image op taking (img, arg, fill, resample), level -> arg with sign s in {-1, +1})
@@ -125,6 +129,16 @@ class VideoRandAugment:
         for op in ops:
             frames = [apply_op(img, op, self.fill, self.resample) for img in frames]
         return frames, ops
+
+    def apply_tensor(self, frames, rng: np.random.Generator):
+        """The same draw as ``__call__`` (the same ops, the same use of ``rng``), applied to a
+        uint8 (T, H, W, 3) tensor all frames at once by ``randaugment_tensor.apply_ops_tensor``:
+        pointwise ops exactly as PIL's, geometric ops bilinear instead of bicubic. Returns
+        (frames, ops applied)."""
+        from .randaugment_tensor import apply_ops_tensor
+
+        ops = self.draw(rng)
+        return apply_ops_tensor(frames, ops, self.fill), ops
 
 
 __all__ = ["AppliedOp", "FILL", "INCREASING_OPS", "VideoRandAugment", "apply_op"]
