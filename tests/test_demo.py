@@ -4,6 +4,7 @@ import json
 
 import torch
 
+import mvd
 from mvd.cli import main
 from mvd.demo.report import differences_table, paired_differences
 from mvd.demo.similarity import cross_frame_similarity
@@ -44,6 +45,22 @@ def test_quick_demo_end_to_end_and_resume(tmp_path, capsys):
     assert "== " not in capsys.readouterr().out
     again = json.loads((tmp_path / "results.json").read_text())
     assert {k: v for k, v in again["timings_s"].items() if k != "this invocation"} == timings
+    # a teacher of any model joins the demo: one more student, co-taught by all three, in the
+    # tables; the stages already done are not run again
+    vit = {"name": "vit", "model": "transformers", "checkpoint": str(tmp_path / "hf_vit"),
+           "recipe": "configs/demo/hf_vit_teacher.json"}
+    assert main(["demo", "--quick", "--output-dir", str(tmp_path), "--workers", "0",
+                 "--extra-teacher", json.dumps(vit)]) == 0
+    ran = [line for line in capsys.readouterr().out.splitlines() if line.startswith("== ")]
+    assert ran and all("image + video + vit teachers" in line for line in ran)
+    extended = json.loads((tmp_path / "results.json").read_text())
+    assert extended["labels"]["all_teachers"] == "MVD, image + video + vit teachers"
+    assert "image + video + vit teachers" in (tmp_path / "results.md").read_text()
+    student = mvd.load_model(tmp_path / "seed0" / "all_teachers" / "model.safetensors")
+    assert student.teachers == ("image", "video", "vit")
+    assert main(["demo", "--quick", "--output-dir", str(tmp_path), "--extra-teacher",
+                 json.dumps({**vit, "name": "image"})]) == 2
+    assert "the demo's own teachers" in capsys.readouterr().err
 
 
 def test_paired_differences_are_per_seed():

@@ -2,11 +2,27 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 # flag -> DemoSettings field
 _EPOCH_FLAGS = ("image_teacher_epochs", "video_teacher_epochs", "student_epochs", "finetune_epochs")
+
+
+def extra_teachers(texts: list[str]) -> list[dict]:
+    """teacher_list entries from JSON texts, checked before anything trains."""
+    from ..teachers import parse_teacher_specs
+    entries = []
+    for text in texts:
+        try:
+            entries.append(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not a JSON mapping: {text!r} ({error})") from None
+    taken = sorted({e.get("name") for e in entries if isinstance(e, dict)} & {"image", "video"})
+    if taken:
+        raise ValueError(f"{taken} are the demo's own teachers; give the extra ones other names")
+    return [spec.to_dict() for spec in parse_teacher_specs(entries)]
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -25,6 +41,12 @@ def demo(args: argparse.Namespace) -> int:
     for name in _EPOCH_FLAGS:
         if getattr(args, name):
             setattr(settings, name, getattr(args, name))
+    if args.extra_teacher:
+        try:
+            settings.extra_teachers = tuple(extra_teachers(args.extra_teacher))
+        except ValueError as error:
+            print(f"mvd demo: --extra-teacher: {error}", file=sys.stderr)
+            return 2
     out = Path(args.output_dir or ("runs/demo-quick" if args.quick else
                                    "runs/demo-long" if args.long else "runs/demo"))
     from ..engine.interrupt import TrainingInterrupted, command_scope
@@ -73,4 +95,8 @@ def register(subparsers) -> None:
     parser.add_argument("--video-teacher-epochs", type=int, help="stage-1 epochs of the video teacher (default 25)")
     parser.add_argument("--student-epochs", type=int, help="stage-2 epochs of each student (default 5)")
     parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per student and task (default 3)")
+    parser.add_argument("--extra-teacher", action="append", metavar="JSON",
+                        help="a teacher of any model added to the demo's two, as a mapping like "
+                             "mvd distill's teacher_list entries (name, model, checkpoint, recipe, ...); "
+                             "repeatable; adds one student co-taught by all teachers")
     parser.set_defaults(func=demo)

@@ -34,6 +34,7 @@ class StudentKind:
     label: str
     teachers: tuple = ()            # () = the pixel-target VideoMAE baseline
     standardize_targets: bool = True
+    teacher_list: tuple = ()        # entries for teachers beyond the demo's two (mappings)
 
 
 STUDENTS = {
@@ -67,6 +68,9 @@ class DemoSettings:
     workers: int = 0
     similarity_clips: int = 32
     train_flags: tuple = ()     # added to every training command (the quick check's small steps)
+    # Teachers of any model (teacher_list entries) added to the demo's two: one more student,
+    # co-taught by all of them, in every table and plot.
+    extra_teachers: tuple = ()
 
     @classmethod
     def long(cls) -> "DemoSettings":
@@ -90,6 +94,14 @@ class Demo:
         self.timings_file = out_dir / "timings.json"
         self.timings: dict[str, float] = (json.loads(self.timings_file.read_text())
                                           if self.timings_file.exists() else {})
+        self.kinds = dict(STUDENTS)
+        if settings.extra_teachers:
+            names = tuple(entry["name"] for entry in settings.extra_teachers)
+            self.kinds["all_teachers"] = StudentKind(
+                f"MVD, image + video + {' + '.join(names)} teachers", ("image", "video", *names),
+                teacher_list=tuple(settings.extra_teachers))
+            if "all_teachers" not in settings.students:
+                settings.students = (*settings.students, "all_teachers")
 
     # ------------------------------------------------------------------ running commands
     def _data_flags(self) -> list[str]:
@@ -139,7 +151,7 @@ class Demo:
         }
 
     def student(self, kind: str, seed: int, teachers: dict[str, Path]) -> Path:
-        spec = STUDENTS[kind]
+        spec = self.kinds[kind]
         out = self.out / f"seed{seed}" / kind
         flags = ["--epochs", str(self.s.student_epochs), "--seed", str(seed)]
         if not spec.teachers:
@@ -149,7 +161,9 @@ class Demo:
                            "--teachers", *spec.teachers,
                            "--standardize-targets" if spec.standardize_targets else "--no-standardize-targets",
                            "--image-teacher-checkpoint", str(teachers["image"]),
-                           "--video-teacher-checkpoint", str(teachers["video"]))
+                           "--video-teacher-checkpoint", str(teachers["video"]),
+                           *(["--teacher-list", *map(json.dumps, spec.teacher_list)]
+                             if spec.teacher_list else []))
 
     def finetune_and_test(self, label: str, checkpoint: Path, task: str, seed: int, out: Path,
                           frame_order: str = "natural") -> float:
@@ -182,7 +196,7 @@ class Demo:
         start = time.perf_counter()
         teachers = self.teachers()
         results = {"seeds": list(self.s.seeds), "students": {}, "teachers": {}, "controls": {},
-                   "labels": {k: STUDENTS[k].label for k in self.s.students},
+                   "labels": {k: self.kinds[k].label for k in self.s.students},
                    "settings": dict(vars(self.s))}
         curves_by_seed = []
         for seed in self.s.seeds:
@@ -190,7 +204,7 @@ class Demo:
             for kind, checkpoint in checkpoints.items():
                 row = results["students"].setdefault(
                     kind, {"finetune": {t: [] for t in TASKS}, "probe": {t: [] for t in TASKS}})
-                label, out = f"seed {seed}: {STUDENTS[kind].label}", self.out / f"seed{seed}" / kind
+                label, out = f"seed {seed}: {self.kinds[kind].label}", self.out / f"seed{seed}" / kind
                 for task in TASKS:
                     row["finetune"][task].append(self.finetune_and_test(label, checkpoint, task, seed, out))
                     row["probe"][task].append(self.probe(label, checkpoint, task, out / f"probe_{task}"))
