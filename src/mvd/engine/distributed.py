@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -59,5 +60,13 @@ def all_reduce_mean(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Leave the process group. On gloo the ranks first meet (at most a minute, so a crashed peer
+    cannot hang the others): a rank that tore its connections down while a peer still used them
+    could abort at exit ("terminate called without an active exception")."""
     if info.enabled and dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=timedelta(seconds=60))
+            except RuntimeError:
+                pass  # a peer is gone: nothing left to wait for
         dist.destroy_process_group()
