@@ -32,6 +32,11 @@ class TeacherGeometry:
     patch_size: int
     frame_size: int        # the resolution of the teacher view that frames teachers read
 
+    def input_size(self, sees: str, requested: Optional[int] = None) -> int:
+        """The side of a teacher's input: clip teachers read the student's clip; frames teachers
+        their own resolution if the spec asks for one, else the teacher view's."""
+        return (requested or self.frame_size) if sees == "frames" else self.img_size
+
     @property
     def student_grid(self) -> tuple[int, int, int]:
         side = self.img_size // self.patch_size
@@ -77,9 +82,7 @@ def build_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
     """Build, load and check one teacher: its grid must be the student's."""
     family = family_of(spec.model)
     teacher, report = _FAMILIES[family][1](spec, geometry, trust_pickle)
-    size = geometry.frame_size if teacher.sees == "frames" else geometry.img_size
-    if spec.input_size is not None and teacher.sees == "frames":
-        size = spec.input_size
+    size = geometry.input_size(teacher.sees, spec.input_size)
     grid = teacher.token_grid(geometry.num_frames, size)
     if tuple(grid) != geometry.student_grid:
         raise TeacherError(
@@ -117,7 +120,9 @@ def ensure_checkpoint(spec: TeacherSpec) -> None:
 def train_from_recipe(spec: TeacherSpec) -> None:
     """Our teachers: run the pixel-pretraining recipe (pretrain-image / pretrain-video)."""
     from ..cli import main
-    command = "pretrain-video" if "video" in spec.model else "pretrain-image"
+    from ..models.registry import split_name
+    kind = _KIND_OF_FAMILY[split_name(spec.model)[0]]
+    command = f"pretrain-{kind}"
     print(f"teacher {spec.name!r}: {spec.checkpoint} is missing, training it with {spec.recipe} ...")
     code = main([command, "--config", spec.recipe, "--output-dir", str(Path(spec.checkpoint).parent)])
     if code != 0:
@@ -143,16 +148,25 @@ def build_vit_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
                       trust_pickle: bool = False) -> tuple[FrozenTeacher, str]:
     """Our MAE / VideoMAE encoders. A checkpoint of ours says its own architecture (``mae_*``
     becomes ``image_teacher_*``); official and Hugging Face files take ``model`` and ``options``."""
-    from ..checkpoint.io import CheckpointError, read_checkpoint
-    from ..checkpoint.load import load_into
-    from ..models.registry import create_model, split_name
     if not spec.checkpoint:
         raise TeacherError(f"teacher {spec.name!r} needs a checkpoint: distillation from a "
                            "random teacher teaches nothing")
+    return _vit_teacher_from(_read(spec, trust_pickle), spec, geometry)
+
+
+def _read(spec: TeacherSpec, trust_pickle: bool = False):
+    from ..checkpoint.io import CheckpointError, read_checkpoint
     try:
-        raw = read_checkpoint(spec.checkpoint, trust_pickle=trust_pickle)
+        return read_checkpoint(spec.checkpoint, trust_pickle=trust_pickle)
     except CheckpointError as error:
         raise TeacherError(f"teacher {spec.name!r}: {error}") from None
+
+
+def _vit_teacher_from(raw, spec: TeacherSpec, geometry: TeacherGeometry) -> tuple[FrozenTeacher, str]:
+    """The teacher ``spec`` names, built to fit the already-read checkpoint ``raw``, loaded."""
+    from ..checkpoint.io import CheckpointError
+    from ..checkpoint.load import load_into
+    from ..models.registry import create_model, split_name
     family, size = split_name(spec.model)
     kind = _KIND_OF_FAMILY[family]
     kwargs = dict(spec.options)
@@ -173,7 +187,7 @@ def build_vit_teacher(spec: TeacherSpec, geometry: TeacherGeometry,
             saved = raw.mvd_config.get("kwargs", {})
             kwargs = {**{k: saved[k] for k in _CARRIED[kind] if k in saved}, **kwargs}
     if kind == "image":
-        shape = {"img_size": spec.input_size or geometry.frame_size, "tubelet_size": geometry.tubelet_size}
+        shape = {"img_size": geometry.frame_size, "tubelet_size": geometry.tubelet_size}
     else:
         shape = {"img_size": geometry.img_size, "num_frames": geometry.num_frames,
                  "tubelet_size": geometry.tubelet_size}
@@ -197,17 +211,17 @@ def load_teacher(checkpoint: str, *, num_frames: int, img_size: int, tubelet_siz
                  model: Optional[str] = None, layer: Optional[int] = None) -> FrozenTeacher:
     """One of our pixel-pretraining checkpoints (or any file ``model`` describes) as a teacher for
     clips of ``num_frames`` x ``img_size``², without a student grid to check against."""
-    from ..checkpoint.io import read_checkpoint
     from ..models.registry import split_name
-    if model is None:
-        saved = read_checkpoint(checkpoint).mvd_config
-        if saved is None:
-            raise TeacherError(f"{checkpoint} does not say its architecture; pass model=")
-        family, size = split_name(saved["name"])
-        if family not in _KIND_OF_FAMILY:
-            raise TeacherError(f"{checkpoint} holds a {saved['name']}, not a teacher")
-        model = f"{_KIND_OF_FAMILY[family]}_teacher_{size}"
-    spec = TeacherSpec(name="teacher", model=model, checkpoint=str(checkpoint), layer=layer).validate()
+    spec = TeacherSpec(name="teacher", model=model or "", checkpoint=str(checkpoint), layer=layer)
     geometry = TeacherGeometry(num_frames=num_frames, img_size=img_size, tubelet_size=tubelet_size,
                                patch_size=1, frame_size=img_size)
-    return _FAMILIES[family_of(model)][1](spec, geometry, False)[0]
+    if model is not None:
+        return _FAMILIES[family_of(model)][1](spec.validate(), geometry, False)[0]
+    raw = _read(spec)  # read once: its config names the model, then its tensors load
+    if raw.mvd_config is None:
+        raise TeacherError(f"{checkpoint} does not say its architecture; pass model=")
+    family, size = split_name(raw.mvd_config["name"])
+    if family not in _KIND_OF_FAMILY:
+        raise TeacherError(f"{checkpoint} holds a {raw.mvd_config['name']}, not a teacher")
+    spec.model = f"{_KIND_OF_FAMILY[family]}_teacher_{size}"
+    return _vit_teacher_from(raw, spec.validate(), geometry)[0]

@@ -259,7 +259,7 @@ def _blocks(model: nn.Module) -> nn.ModuleList:
 def _frames_resolution(spec: TeacherSpec, geometry: TeacherGeometry, backbone: _Backbone,
                        model: nn.Module) -> tuple[int, dict, str]:
     """The frames' size, the forward options it needs and how the report describes it."""
-    resolution = spec.input_size or geometry.frame_size
+    resolution = geometry.input_size("frames", spec.input_size)
     native = model.config.image_size
     if resolution == native:
         return resolution, {}, ""
