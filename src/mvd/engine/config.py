@@ -48,18 +48,13 @@ def _base_type(annotation):
 def _coerce(name: str, value, annotation):
     kind, optional, sequence = _base_type(annotation)
     if kind is dict and not sequence:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as error:
-                raise ConfigError(f"{name}: expected a JSON mapping, got {value!r} ({error})") from None
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
-        return dict(value)
+        return _mapping(name, value)
     if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
         if optional:
             return None
         raise ConfigError(f"{name} cannot be empty")
+    if kind is dict:  # a list of mappings: YAML gives mappings, flags JSON texts
+        return tuple(_mapping(name, v) for v in (value if isinstance(value, (list, tuple)) else [value]))
     try:
         if sequence:
             items = value if isinstance(value, (list, tuple)) else [value]
@@ -69,12 +64,19 @@ def _coerce(name: str, value, annotation):
         raise ConfigError(f"{name}: cannot read {value!r} as {kind.__name__} ({error})") from None
 
 
+def _mapping(name: str, value) -> dict:
+    """A mapping option (or list entry): as given in YAML, or as JSON text on the command line."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{name}: expected a JSON mapping, got {value!r} ({error})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+    return dict(value)
+
+
 def _coerce_scalar(value, kind):
-    if kind is dict:  # an entry of a list of mappings: YAML gives a mapping, a flag JSON text
-        value = json.loads(value) if isinstance(value, str) else value
-        if not isinstance(value, dict):
-            raise ValueError("expected a mapping")
-        return dict(value)
     if kind is bool:
         if isinstance(value, bool):
             return value
