@@ -42,6 +42,10 @@ def test_missing_teacher_checkpoint_is_a_config_error(synth_data, teacher_files,
 def test_bad_config_values_are_reported(synth_data, teacher_files, tmp_path, capsys):
     assert main(distill_args(synth_data, teacher_files, tmp_path, "--mask-ratio", "1.5")) == 2
     assert "mask_ratio" in capsys.readouterr().err
+    # 0 steps is not "no limit": it used to train the whole schedule silently
+    assert main(distill_args(synth_data, teacher_files, tmp_path, "--max-steps", "0")) == 2
+    assert "max_steps must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "model.safetensors").exists()
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("mask_ratoi: 0.5\n")
     assert main(["distill", "--config", str(recipe), "--output-dir", str(tmp_path)]) == 2

@@ -74,6 +74,8 @@ class OptimConfig:
         check(self.stop_after_epochs is None or 0 < self.stop_after_epochs <= self.epochs,
               f"stop_after_epochs must be in 1..epochs, got {self.stop_after_epochs}")
         check(self.parallel in ("ddp", "fsdp"), f"parallel must be ddp or fsdp, got {self.parallel!r}")
+        check(self.max_steps is None or self.max_steps > 0,
+              f"max_steps must be positive (leave it out to train every epoch), got {self.max_steps}")
 
 
 def checkpoint_to_resume(cfg: OptimConfig, output_dir: Path) -> Optional[Path]:
@@ -157,7 +159,7 @@ def fit(job: TrainJob, cfg: OptimConfig, dist: DistInfo, output_dir: Path) -> di
     total_steps = len(lr_values)
     if cfg.stop_after_epochs:
         total_steps = min(total_steps, cfg.stop_after_epochs * steps_per_epoch)
-    if cfg.max_steps:
+    if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
 
     module = job.train_module.to(dist.device)
