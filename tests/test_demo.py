@@ -9,7 +9,7 @@ from mvd.cli import main
 from mvd.demo.report import differences_table, paired_differences
 from mvd.demo.similarity import cross_frame_similarity
 
-STUDENTS = {"image", "video", "both", "both_paper_targets", "pixel"}
+STUDENTS = {"image", "video", "both", "both_paper_targets", "pixel", "untrained"}
 
 
 def test_quick_demo_end_to_end_and_resume(tmp_path, capsys):
@@ -30,6 +30,12 @@ def test_quick_demo_end_to_end_and_resume(tmp_path, capsys):
     for kind, standardized in (("both", True), ("both_paper_targets", False), ("video", True)):
         config = (tmp_path / "seed0" / kind / "config.yaml").read_text()
         assert f"standardize_targets: {str(standardized).lower()}" in config
+    # the no-pretraining control is the students' network as initialised with each seed
+    untrained = mvd.load_model(tmp_path / "seed0" / "untrained" / "model.safetensors")
+    trained = mvd.load_model(tmp_path / "seed0" / "both" / "model.safetensors")
+    assert untrained.encoder.grid == trained.encoder.grid
+    assert untrained.encoder.pos_embed.shape == trained.encoder.pos_embed.shape
+    assert "no pretraining (random init)" in (tmp_path / "results.md").read_text()
     assert set(results["controls"]) >= {"natural", "single", "shuffled"}
     assert set(results["teachers"]) == {"image", "video"}
     # the image teacher was pretrained on still images, not on video frames

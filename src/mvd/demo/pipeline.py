@@ -5,7 +5,8 @@
    teacher on the unlabelled training clips, both larger and longer-trained than the students;
    3. stage 2 per seed: students distilled from the image teacher, the video teacher, both
    (co-teaching), both with the paper's raw targets, and a pixel-target VideoMAE student of
-   the same size and budget; 4. every student fine-tuned on each task and tested on held-out
+   the same size and budget, and the students' network untrained (the no-pretraining control);
+   4. every student fine-tuned on each task and tested on held-out
    clips with several views (the paper's protocol), plus a linear probe of its frozen features;
    5. a frame-order control on the motion task and the cross-frame feature similarity;
    6. a table (mean ± std and paired differences over seeds), JSON and a PNG.
@@ -32,9 +33,10 @@ TASKS = ("appearance", "motion")
 @dataclass(frozen=True)
 class StudentKind:
     label: str
-    teachers: tuple = ()            # () = the pixel-target VideoMAE baseline
+    teachers: tuple = ()            # () = the pixel-target VideoMAE baseline (or, untrained, the control)
     standardize_targets: bool = True
     teacher_list: tuple = ()        # entries for teachers beyond the demo's two (mappings)
+    untrained: bool = False         # the students' network at its seeded initialisation
 
 
 STUDENTS = {
@@ -44,6 +46,9 @@ STUDENTS = {
     "both_paper_targets": StudentKind("MVD, co-teaching, raw targets (paper)", ("image", "video"),
                                       standardize_targets=False),
     "pixel": StudentKind("VideoMAE pixels (baseline)"),
+    # What any pretraining has to beat: the same network fine-tuned from its initialisation, and
+    # a linear probe of its random features.
+    "untrained": StudentKind("no pretraining (random init)", untrained=True),
 }
 # The frame-order control: the co-taught student of the first seed, fine-tuned and tested on
 # motion with each frame order. "natural" is the ordinary result.
@@ -86,6 +91,24 @@ class DemoSettings:
                    train_flags=("--batch-size", "8", "--max-steps", "2"))
 
 
+def save_untrained_student(path: Path, seed: int) -> int:
+    """The demo students' network (distill recipe's model and geometry) as initialised with
+    ``seed``, saved without a training step. Its decoder is never used: fine-tuning and probes
+    read the encoder."""
+    import torch
+
+    from ..checkpoint.io import save_model
+    from ..engine.config import read_recipe
+    from ..models.registry import create_model
+    spec = read_recipe(recipe("demo/distill.yaml"))
+    torch.manual_seed(seed)
+    student = create_model(spec["model"], num_frames=spec["num_frames"], img_size=spec["input_size"],
+                           teachers=("video",), **spec["model_options"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(student, path)
+    return 0
+
+
 class Demo:
     def __init__(self, out_dir: Path, settings: DemoSettings):
         self.out = out_dir
@@ -111,8 +134,9 @@ class Demo:
                 "--synth-size", str(s.size), "--num-workers", str(s.workers),
                 "--keep-in-memory" if s.workers == 0 else "--no-keep-in-memory"]
 
-    def _stage(self, label: str, done: Path, argv: list[str], keep_checkpoints: bool = False) -> Path:
-        """Run one command unless ``done`` exists; a training stage resumes if interrupted.
+    def _stage(self, label: str, done: Path, argv, keep_checkpoints: bool = False) -> Path:
+        """Run one command (``argv``, or a callable) unless ``done`` exists; a training stage
+        resumes if interrupted.
 
         Timings of finished stages are kept in timings.json, so a re-run does not replace them
         with the time it took to find the stage done. Resumable checkpoints are deleted once
@@ -120,7 +144,7 @@ class Demo:
         if not done.exists():
             print(f"\n== {label} ==", flush=True)
             start = time.perf_counter()
-            code = cli(argv)
+            code = argv() if callable(argv) else cli(argv)
             if code != 0 or not done.exists():
                 raise RuntimeError(f"demo stage '{label}' failed (exit {code}); see the output above")
             self.timings[label] = round(time.perf_counter() - start, 1)
@@ -154,6 +178,9 @@ class Demo:
         spec = self.kinds[kind]
         out = self.out / f"seed{seed}" / kind
         flags = ["--epochs", str(self.s.student_epochs), "--seed", str(seed)]
+        if spec.untrained:
+            return self._stage(f"seed {seed}: {spec.label}", out / "model.safetensors",
+                               lambda: save_untrained_student(out / "model.safetensors", seed))
         if not spec.teachers:
             return self._train(f"seed {seed}: {spec.label}", "pretrain-video",
                                "pixel_baseline.yaml", out, *flags)
