@@ -46,12 +46,15 @@ class MaskedVideoDistillation(nn.Module):
         self.loss = loss
         self.weights = dict(weights or {})
         self.normalize_targets = normalize_targets
+        # Optional mvd.teachers.memo.TeacherOutputMemo: teacher outputs shared across runs.
+        self.memo = None
 
     def teacher_targets(self, video: torch.Tensor,
                         teacher_video: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
         """k_b = h_b(x) for every teacher; frames teachers read ``teacher_video`` if given."""
         frames = video if teacher_video is None else teacher_video
-        return {name: teacher(frames if teacher.sees == "frames" else video)
+        run = self.memo or (lambda teacher, x: teacher(x))
+        return {name: run(teacher, frames if teacher.sees == "frames" else video)
                 for name, teacher in self.teachers.items()}
 
     @torch.no_grad()

@@ -19,6 +19,7 @@ from ..data.transforms import batch_to_device
 from ..engine.config import ConfigError
 from ..teachers import TeacherSpec, parse_teacher_specs
 from ..teachers.families import TeacherError, TeacherGeometry, build_teacher, ensure_checkpoint
+from ..teachers.memo import process_memo
 from .common import (DataOptions, epoch_batches, masked_pretraining_data, register_command,
                      training_job)
 
@@ -53,6 +54,7 @@ class DistillConfig(OptimConfig, DataOptions):
     fixed_views: int = option(0, "0: a fresh augmentation every epoch (paper); K: K fixed views per clip (frames + crop), only the mask changes")
     teacher_cache: str = option("", "directory that keeps teacher targets of the fixed views (needs fixed_views): teachers run once per view")
     teacher_cache_dtype: str = option("float16", "storage of cached targets: float16 (half the disk) or float32 (exact)")
+    teacher_memory_mb: int = option(0, "keep up to this many MB of teacher outputs in this process, so that students trained one after another on the same clips and seed (mvd demo) run each teacher once per batch; 0: off")
     decay_mask_tokens: bool = option(False, "apply weight decay to the mask tokens, as the official code does by accident (its skip list names only 'mask_token')")
     device: str = option("auto", "auto, cpu or cuda")
 
@@ -69,6 +71,7 @@ class DistillConfig(OptimConfig, DataOptions):
             raise ConfigError(str(error)) from None
         check(self.num_sample >= 1, "num_sample must be at least 1")
         check(self.target_stats_clips >= 1, f"target_stats_clips must be >= 1, got {self.target_stats_clips}")
+        check(self.teacher_memory_mb >= 0, f"teacher_memory_mb must be >= 0, got {self.teacher_memory_mb}")
         check(self.fixed_views >= 0, f"fixed_views must be >= 0, got {self.fixed_views}")
         if self.teacher_cache:
             check(self.fixed_views > 0, "teacher_cache needs fixed_views >= 1: with a fresh "
@@ -228,6 +231,8 @@ def estimate_target_statistics(cfg: DistillConfig, objective: MaskedVideoDistill
 def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
     create_missing_teachers(cfg, dist)
     objective = build_objective(cfg, dist.is_main)
+    if cfg.teacher_memory_mb:
+        objective.memo = process_memo(cfg.teacher_memory_mb)
     student = objective.student
     patch = student.encoder.patch_embed
     dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.num_frames,
@@ -266,6 +271,8 @@ def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
         if cache is not None:
             cache.flush()
     if dist.is_main:
+        if objective.memo is not None:
+            print(objective.memo.summary())
         print(f"distillation done: {output_dir / 'model.safetensors'}; last metrics {metrics}")
     return 0
 

@@ -50,6 +50,9 @@ STUDENTS = {
     # a linear probe of its random features.
     "untrained": StudentKind("no pretraining (random init)", untrained=True),
 }
+# The students of a seed see the same batches: each teacher runs once per batch and the others
+# read its outputs back (identical students; ~320 MB per seed at the default size).
+TEACHER_MEMORY_MB = 512
 # The frame-order control: the co-taught student of the first seed, fine-tuned and tested on
 # motion with each frame order. "natural" is the ordinary result.
 CONTROL_STUDENT = "both"
@@ -185,7 +188,7 @@ class Demo:
             return self._train(f"seed {seed}: {spec.label}", "pretrain-video",
                                "pixel_baseline.yaml", out, *flags)
         return self._train(f"seed {seed}: {spec.label}", "distill", "distill.yaml", out, *flags,
-                           "--teachers", *spec.teachers,
+                           "--teachers", *spec.teachers, "--teacher-memory-mb", str(TEACHER_MEMORY_MB),
                            "--standardize-targets" if spec.standardize_targets else "--no-standardize-targets",
                            "--image-teacher-checkpoint", str(teachers["image"]),
                            "--video-teacher-checkpoint", str(teachers["video"]),
