@@ -1,4 +1,5 @@
 """Dataset options: the frame-order diagnostic and decoded videos kept in memory."""
+import dataclasses
 import os
 
 import numpy as np
@@ -56,3 +57,29 @@ def test_videos_kept_in_memory_give_the_same_items(synth_dir):
                             input_size=32, keep_in_memory=True)
     assert torch.equal(test[0][0], MultiViewDataset(samples[:2], num_clips=2, num_crops=1, num_frames=8,
                                                     stride=2, input_size=32)[0][0])
+
+
+def test_the_file_check_counts_kept_videos_without_opening_them(synth_dir, monkeypatch, tmp_path):
+    """Stages of one process (the demo) check the same files: a video already decoded whole is
+    counted from memory; a changed file is opened again and a short one is still refused."""
+    from mvd.data import PretrainDataset, datasets
+    root = synth_dir.root
+    samples = read_list(os.path.join(root, "motion", "train.csv"), data_root=root)[:3]
+    kw = dict(num_frames=8, stride=2, input_size=32, mask_ratio=0.5, seed=3, keep_in_memory=True)
+    first = PretrainDataset(samples, **kw)
+    for i in range(len(samples)):
+        first[i]                                    # decoded whole and kept
+    opened = []
+    real_open = datasets.open_video
+    monkeypatch.setattr(datasets, "open_video", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    PretrainDataset(samples, **kw).check_files(progress=False)
+    assert opened == []
+    copy = tmp_path / "copy.mp4"                    # not decoded yet: opened
+    copy.write_bytes(open(samples[0].path, "rb").read())
+    PretrainDataset([dataclasses.replace(samples[0], path=str(copy))], **kw).check_files(progress=False)
+    assert opened == [str(copy)]
+    key = datasets._file_key(samples[0].path)       # a kept video shorter than a clip needs
+    monkeypatch.setitem(datasets._DECODED, key, datasets._DECODED[key][:3])
+    short = PretrainDataset([samples[0], samples[1]], **{**kw, "max_fail_fraction": 1.0})
+    short.check_files(progress=False)
+    assert short.tracker.is_bad(0) and short.tracker.reason(0) == "too_short"

@@ -197,11 +197,17 @@ class VideoDataset(SampleDataset):
         self.frame_order = frame_order
 
     def probe(self, sample: Sample) -> None:
-        """Open the video and count its frames (demuxing, no decoding)."""
-        with open_video(sample.path, self.backend) as reader:
-            if len(reader) < self.min_frames:
-                raise VideoDecodeError(sample.path, "too_short",
-                                       f"{len(reader)} frames, need at least {self.min_frames}")
+        """Open the video and count its frames (demuxing, no decoding); a video this process
+        already decoded whole (keep_in_memory) and that is unchanged on disk is counted there."""
+        key = _file_key(sample.path) if self._memory is not None else None
+        if key is not None and key in self._memory:
+            frames = len(self._memory[key])
+        else:
+            with open_video(sample.path, self.backend) as reader:
+                frames = len(reader)
+        if frames < self.min_frames:
+            raise VideoDecodeError(sample.path, "too_short",
+                                   f"{frames} frames, need at least {self.min_frames}")
 
     def decode(self, sample: Sample, choose: Callable[[int], np.ndarray]):
         """Open ``sample``, pick frame indices with ``choose(num_frames)``, decode them once.
