@@ -215,6 +215,34 @@ def test_linear_probe_command_on_a_student(synth, ckpt, tmp_path, capsys):
     assert (knn["k"], knn["num_eval"]) == (5, 3) and knn["top1"] == pytest.approx(expected)
 
 
+def test_a_probe_of_another_task_on_the_same_clips_reuses_the_features(synth, ckpt, tmp_path, monkeypatch):
+    """The demo probes appearance and motion on the same clips: in one process the features
+    are extracted once and relabelled; the result equals a probe that extracts them itself."""
+    monkeypatch.setattr(evaluate, "_FEATURES", type(evaluate._FEATURES)())
+    extractions = []
+    real = evaluate.extract_features
+    monkeypatch.setattr(evaluate, "extract_features",
+                        lambda *a, **k: extractions.append(1) or real(*a, **k))
+    student = tmp_path / "student.safetensors"
+    student.write_bytes(Path(ckpt.student).read_bytes())
+    probe = ["linear-probe", "--checkpoint", str(student), "--weight-decays", "0.01",
+             "--max-iters", "30"]
+    def run(name, task):
+        assert main([*probe, "--output-dir", str(tmp_path / name), *data_args(synth, task=task)]) == 0
+        return json.loads((tmp_path / name / "linear_probe.json").read_text())
+    run("appearance", "appearance")
+    assert len(extractions) == 2                    # train and test lists
+    reused = run("motion", "motion")
+    assert len(extractions) == 2                    # read back, relabelled
+    evaluate._FEATURES.clear()
+    fresh = run("motion_fresh", "motion")
+    assert len(extractions) == 4
+    assert reused == fresh
+    os.utime(student, ns=(1, 1))                    # a changed checkpoint file is extracted again
+    run("motion_changed", "motion")
+    assert len(extractions) == 6
+
+
 def test_knn_command_from_a_checkpoint(synth, ckpt, tmp_path):
     out = tmp_path / "out"
     assert main(["knn", "--output-dir", str(out), "--checkpoint", str(ckpt.classifier),

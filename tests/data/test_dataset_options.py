@@ -78,7 +78,7 @@ def test_the_file_check_counts_kept_videos_without_opening_them(synth_dir, monke
     copy.write_bytes(open(samples[0].path, "rb").read())
     PretrainDataset([dataclasses.replace(samples[0], path=str(copy))], **kw).check_files(progress=False)
     assert opened == [str(copy)]
-    key = datasets._file_key(samples[0].path)       # a kept video shorter than a clip needs
+    key = datasets.file_key(samples[0].path)       # a kept video shorter than a clip needs
     monkeypatch.setitem(datasets._DECODED, key, datasets._DECODED[key][:3])
     short = PretrainDataset([samples[0], samples[1]], **{**kw, "max_fail_fraction": 1.0})
     short.check_files(progress=False)

@@ -6,9 +6,11 @@ it to OUTPUT; rank 0 merges the files (dropping the sampler's padding repeats) a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -17,7 +19,7 @@ import torch
 
 from ..checkpoint.io import CheckpointError
 from ..data.annotations import Sample, check_labels, declared_num_classes, load_annotations
-from ..data.datasets import MultiViewDataset, dataset_defaults
+from ..data.datasets import MultiViewDataset, file_key, dataset_defaults
 from ..data.errors import AnnotationError, DataError, VideoDecodeError
 from ..data.loader import build_loader
 from ..engine.config import ConfigError, add_arguments, check, option
@@ -270,7 +272,8 @@ def probe_features(cfg: ProbeOptions, dist, output_dir: Path):
         check_labels(samples, num_classes)
     model = load_feature_model(cfg.checkpoint).to(dist.device)
     check_geometry(model, cfg.num_frames, cfg.input_size)
-    sets = [split_features(cfg, model, samples, s, dist, output_dir, cfg.num_clips, cfg.num_crops)
+    sets = [_remembered_features(cfg, samples, dist, lambda samples=samples, s=s: split_features(
+                cfg, model, samples, s, dist, output_dir, cfg.num_clips, cfg.num_crops))
             for samples, s in zip(lists, splits)]
     if not dist.is_main:
         return None, None, num_classes
@@ -278,6 +281,38 @@ def probe_features(cfg: ProbeOptions, dist, output_dir: Path):
         for split, features in zip(splits, sets):
             features.save(output_dir / f"features_{split}.safetensors")
     return (*sets, num_classes)
+
+
+# Probe options that choose labels or fit the probe, not the features.
+_LABEL_OR_FIT_OPTIONS = {"data", "train_split", "eval_split", "num_classes", "features_dir",
+                         "keep_features", "weight_decays", "holdout_fraction", "max_iters", "k",
+                         "temperature"}
+_FEATURES: OrderedDict = OrderedDict()   # this process's recent feature sets, by what they depend on
+_FEATURES_KEPT = 8
+
+
+def _remembered_features(cfg: ProbeOptions, samples: list[Sample], dist, extract) -> FeatureSet:
+    """``extract()``, or the features this process extracted for the same clips, model file and
+    view options under another task's labels (the demo probes appearance and motion on the same
+    clips), relabelled for ``samples``. Single-process runs only; a folder checkpoint, a changed
+    file or a set with replaced videos is extracted again."""
+    checkpoint = file_key(cfg.checkpoint)
+    if dist.enabled or checkpoint is None:
+        return extract()
+    options = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+               if f.name not in _LABEL_OR_FIT_OPTIONS}
+    key = (repr(sorted(options.items())), checkpoint,
+           tuple((s.key, file_key(s.path)) for s in samples))
+    known = _FEATURES.get(key)
+    if known is not None:
+        labels = {s.key: s.label for s in samples}
+        return FeatureSet(known.features, torch.tensor([labels[k] for k in known.keys]), known.keys)
+    features = extract()
+    if features.keys == [s.key for s in samples]:   # every video its own row (none replaced)
+        _FEATURES[key] = features
+        while len(_FEATURES) > _FEATURES_KEPT:
+            _FEATURES.popitem(last=False)
+    return features
 
 
 def _num_classes(cfg: ProbeOptions, largest_labels: list[int]) -> int:

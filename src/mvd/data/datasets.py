@@ -47,7 +47,7 @@ DATASET_DEFAULTS = {
 _DECODED: dict = {}
 
 
-def _file_key(path: str):
+def file_key(path: str):
     """A video's identity in the decoded-video memory (None: not a plain file, never kept)."""
     try:
         info = os.stat(path)
@@ -199,7 +199,7 @@ class VideoDataset(SampleDataset):
     def probe(self, sample: Sample) -> None:
         """Open the video and count its frames (demuxing, no decoding); a video this process
         already decoded whole (keep_in_memory) and that is unchanged on disk is counted there."""
-        key = _file_key(sample.path) if self._memory is not None else None
+        key = file_key(sample.path) if self._memory is not None else None
         if key is not None and key in self._memory:
             frames = len(self._memory[key])
         else:
@@ -215,7 +215,7 @@ class VideoDataset(SampleDataset):
         ``choose`` may return one index array or a list of them (test views); frames for the
         union are decoded and returned in the same structure as uint8 (T, H, W, 3) arrays.
         """
-        key = _file_key(sample.path) if self._memory is not None else None
+        key = file_key(sample.path) if self._memory is not None else None
         if key is not None and key in self._memory:
             return self._select(sample, self._memory[key], choose)
         with open_video(sample.path, self.backend, self.decode_threads) as reader:
