@@ -79,7 +79,8 @@ def register(subparsers) -> None:
         description="Moving handwritten digits (real scans bundled with scikit-learn) -> MAE "
                     "image teacher on still images + VideoMAE video teacher on clips -> students "
                     "distilled from each teacher, from both (with standardised and with the "
-                    "paper's raw targets) and a pixel baseline -> each fine-tuned and tested on "
+                    "paper's raw targets), a pixel baseline and the same network untrained (the "
+                    "no-pretraining control) -> each fine-tuned and tested on "
                     "a spatial (digit) and a temporal (direction) task, plus linear probes, a "
                     "frame-order control and cross-frame feature similarity -> results.md / "
                     "results.json / results.png. Re-running the same command resumes.")
