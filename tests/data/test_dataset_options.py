@@ -42,6 +42,15 @@ def test_datasets_apply_the_frame_order(synth_dir):
         _clip(synth_dir.root, "backwards", mode="val")
 
 
+def test_the_shuffle_does_not_depend_on_where_the_data_folder_is(synth_dir, tmp_path):
+    """The same list shuffles the same way from another folder (the demo's runs differ only in
+    their output folder, and their frame-order control used to differ with it)."""
+    import shutil
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(synth_dir.root, moved)
+    assert torch.equal(_clip(synth_dir.root, "shuffled", mode="val"), _clip(str(moved), "shuffled", mode="val"))
+
+
 def test_videos_kept_in_memory_give_the_same_items(synth_dir):
     from mvd.data import PretrainDataset
     root = synth_dir.root

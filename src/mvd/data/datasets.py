@@ -233,7 +233,9 @@ class VideoDataset(SampleDataset):
         chosen = choose(len(source))
         groups = chosen if isinstance(chosen, list) else [chosen]
         if self.frame_order != "natural":
-            order_rng = np.random.default_rng([self.seed, self.epoch, zlib.crc32(sample.path.encode())])
+            # Keyed by the listed name, not the resolved path: the same list shuffles the same
+            # way wherever its data folder lives.
+            order_rng = np.random.default_rng([self.seed, self.epoch, zlib.crc32(sample.key.encode())])
             groups = [sampling.reorder_frames(g, self.frame_order, order_rng) for g in groups]
             chosen = groups if isinstance(chosen, list) else groups[0]
         union = np.unique(np.concatenate(groups))
