@@ -1,13 +1,16 @@
 """Why a short fine-tuning budget hardly separates students on the demo's appearance task.
 
-    python benchmarks/pooled_features.py --demo-dir runs/demo [--student image] [--seed 0]
+    python benchmarks/pooled_features.py --demo-dir runs/demo [--students image untrained] [--seed 0]
 
 Takes a student that `mvd demo` distilled and the demo's data. The classifier of the fine-tuning
 recipe mean-pools the encoder's tokens and normalises each pooled vector with a LayerNorm
 (``fc_norm``) before the head. This script measures, on the appearance task:
 
 * how the pooled features vary across clips: per channel, std across clips / mean |value|
-  (small = the clip-to-clip signal is a small ripple on large per-channel offsets);
+  (small = the clip-to-clip signal is a small ripple on large per-channel offsets), and in how
+  many directions: the participation ratio (sum of the covariance eigenvalues)^2 / sum of their
+  squares (1 = every clip differs along one direction; at most the width, 192), of the
+  covariance and of the correlation matrix (channels standardised, as the linear probe sees them);
 * a linear head trained with AdamW (lr 1e-2, batch 32) on the frozen pooled features, after 50,
   100 and 300 steps, behind the classifier's LayerNorm and behind per-channel standardisation
   (what the linear probe does): how many steps the head alone needs to read the signal.
@@ -59,46 +62,62 @@ def fit_head(train_x, train_y, test_x, test_y, standardize: bool, steps=(50, 100
     return accuracy
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--demo-dir", type=Path, default=Path("runs/demo"))
-    parser.add_argument("--student", default="image")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--task", default="appearance")
-    args = parser.parse_args()
+def measure(checkpoint: Path, train, test) -> dict:
     import mvd
-    checkpoint = args.demo_dir / f"seed{args.seed}" / args.student / "model.safetensors"
-    if not checkpoint.exists():
-        print(f"no student at {checkpoint}: run `mvd demo` first (or pass --demo-dir)")
-        return 2
-    root = args.demo_dir / "data"
-    train_x, train_y = clips(root, args.task, "train")
-    test_x, test_y = clips(root, args.task, "test")
+    (train_x, train_y), (test_x, test_y) = train, test
+    positions = mvd.load_model(checkpoint).encoder.pos_embed_kind  # the pixel baseline's are 1D
     classifier = mvd.create_model("classifier_tiny", num_classes=int(train_y.max()) + 1,
-                                  num_frames=8, img_size=32, patch_size=8, depth=4)
+                                  num_frames=8, img_size=32, patch_size=8, depth=4, pos_embed=positions)
     mvd.load_checkpoint(classifier, checkpoint)
     with torch.no_grad():
         classifier.eval()
         pooled_train = classifier.encoder(train_x).mean(1)
         pooled_test = classifier.encoder(test_x).mean(1)
     ratio = (pooled_train.std(0) / pooled_train.abs().mean(0)).median().item()
-    result = {
-        "checkpoint": str(checkpoint), "task": args.task,
+    def participation_ratio(matrix):
+        eigenvalues = torch.linalg.eigvalsh(matrix.double()).clamp_min(0)
+        return (eigenvalues.sum() ** 2 / (eigenvalues ** 2).sum()).item()
+    return {
+        "checkpoint": str(checkpoint),
         "std_across_clips_over_mean_abs_median": ratio,
+        "participation_ratio": participation_ratio(torch.cov(pooled_train.T)),
+        "participation_ratio_standardised": participation_ratio(torch.corrcoef(pooled_train.T)),
         "largest_channel_mean_abs": pooled_train.mean(0).abs().max().item(),
         "median_channel_std": pooled_train.std(0).median().item(),
         "head_behind_layernorm": fit_head(pooled_train, train_y, pooled_test, test_y, False),
         "head_behind_standardisation": fit_head(pooled_train, train_y, pooled_test, test_y, True),
     }
-    print(f"{checkpoint} on {args.task}: per-channel std across clips / mean |value| = {ratio:.3f} "
-          f"(median); largest channel mean {result['largest_channel_mean_abs']:.1f}, median "
-          f"channel std {result['median_channel_std']:.2f}")
-    print("head on frozen pooled features, test top-1 (%) after 50 / 100 / 300 steps:")
-    for name in ("head_behind_layernorm", "head_behind_standardisation"):
-        print(f"  {name}: " + " / ".join(f"{v:.1f}" for v in result[name].values()))
-    out = HERE / "results" / "pooled_features.json"
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--demo-dir", type=Path, default=Path("runs/demo"))
+    parser.add_argument("--students", nargs="+", default=["image"],
+                        help="students of the demo (image, video, both, pixel, untrained, ...)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--task", default="appearance")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "pooled_features.json")
+    args = parser.parse_args()
+    checkpoints = {s: args.demo_dir / f"seed{args.seed}" / s / "model.safetensors" for s in args.students}
+    missing = [str(c) for c in checkpoints.values() if not c.exists()]
+    if missing:
+        print(f"no student at {', '.join(missing)}: run `mvd demo` first (or pass --demo-dir)")
+        return 2
+    root = args.demo_dir / "data"
+    train, test = clips(root, args.task, "train"), clips(root, args.task, "test")
+    results = {}
+    for student, checkpoint in checkpoints.items():
+        result = results[student] = {"task": args.task, **measure(checkpoint, train, test)}
+        print(f"{checkpoint} on {args.task}: per-channel std across clips / mean |value| = "
+              f"{result['std_across_clips_over_mean_abs_median']:.3f} (median); participation ratio "
+              f"{result['participation_ratio']:.1f} ({result['participation_ratio_standardised']:.1f} "
+              f"with channels standardised); largest channel mean "
+              f"{result['largest_channel_mean_abs']:.1f}, median channel std {result['median_channel_std']:.2f}")
+        print("  head on frozen pooled features, test top-1 (%) after 50 / 100 / 300 steps:")
+        for name in ("head_behind_layernorm", "head_behind_standardisation"):
+            print(f"    {name}: " + " / ".join(f"{v:.1f}" for v in result[name].values()))
+    args.json.write_text(json.dumps(results[args.students[0]] if len(results) == 1 else results, indent=1))
+    print(f"wrote {args.json}")
     return 0
 
 
