@@ -104,9 +104,10 @@ def save_untrained_student(path: Path, seed: int) -> int:
     from ..engine.config import read_recipe
     from ..models.registry import create_model
     spec = read_recipe(recipe("demo/distill.yaml"))
-    torch.manual_seed(seed)
-    student = create_model(spec["model"], num_frames=spec["num_frames"], img_size=spec["input_size"],
-                           teachers=("video",), **spec["model_options"])
+    with torch.random.fork_rng():  # the demo's own random state is left as it was
+        torch.manual_seed(seed)
+        student = create_model(spec["model"], num_frames=spec["num_frames"],
+                               img_size=spec["input_size"], teachers=("video",), **spec["model_options"])
     path.parent.mkdir(parents=True, exist_ok=True)
     save_model(student, path)
     return 0
