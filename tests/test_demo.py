@@ -88,3 +88,19 @@ def test_cross_frame_similarity_sees_change_over_time():
 def test_quick_and_long_exclude_each_other(capsys):
     assert main(["demo", "--quick", "--long"]) == 2
     assert "exclude each other" in capsys.readouterr().out
+
+
+def test_the_untrained_control_is_the_seeded_initialisation(tmp_path):
+    """Same seed, same weights; another seed, other weights; the caller's random state is kept."""
+    from safetensors.torch import load_file
+
+    from mvd.demo.pipeline import save_untrained_student
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        save_untrained_student(tmp_path / f"{name}.safetensors", seed)
+    assert torch.equal(torch.rand(1), expected_next)
+    a, b, c = (load_file(tmp_path / f"{n}.safetensors") for n in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].dtype.is_floating_point and a[k].numel() > 1)
