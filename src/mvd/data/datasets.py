@@ -196,18 +196,24 @@ class VideoDataset(SampleDataset):
             raise ValueError(f"frame_order must be one of {sampling.FRAME_ORDERS}, got {frame_order!r}")
         self.frame_order = frame_order
 
-    def probe(self, sample: Sample) -> None:
-        """Open the video and count its frames (demuxing, no decoding); a video this process
-        already decoded whole (keep_in_memory) and that is unchanged on disk is counted there."""
-        key = file_key(sample.path) if self._memory is not None else None
-        if key is not None and key in self._memory:
-            frames = len(self._memory[key])
-        else:
-            with open_video(sample.path, self.backend) as reader:
-                frames = len(reader)
+    def _memory_key(self, sample: Sample):
+        """The video's key in the decoded-video memory (None: this dataset does not keep videos)."""
+        return file_key(sample.path) if self._memory is not None else None
+
+    def _check_length(self, sample: Sample, frames: int) -> None:
         if frames < self.min_frames:
             raise VideoDecodeError(sample.path, "too_short",
                                    f"{frames} frames, need at least {self.min_frames}")
+
+    def probe(self, sample: Sample) -> None:
+        """Open the video and count its frames (demuxing, no decoding); a video this process
+        already decoded whole (keep_in_memory) and that is unchanged on disk is counted there."""
+        key = self._memory_key(sample)
+        if key is not None and key in self._memory:
+            self._check_length(sample, len(self._memory[key]))
+            return
+        with open_video(sample.path, self.backend) as reader:
+            self._check_length(sample, len(reader))
 
     def decode(self, sample: Sample, choose: Callable[[int], np.ndarray]):
         """Open ``sample``, pick frame indices with ``choose(num_frames)``, decode them once.
@@ -215,14 +221,12 @@ class VideoDataset(SampleDataset):
         ``choose`` may return one index array or a list of them (test views); frames for the
         union are decoded and returned in the same structure as uint8 (T, H, W, 3) arrays.
         """
-        key = file_key(sample.path) if self._memory is not None else None
+        key = self._memory_key(sample)
         if key is not None and key in self._memory:
             return self._select(sample, self._memory[key], choose)
         with open_video(sample.path, self.backend, self.decode_threads) as reader:
             n = len(reader)
-            if n < self.min_frames:
-                raise VideoDecodeError(sample.path, "too_short",
-                                       f"{n} frames, need at least {self.min_frames}")
+            self._check_length(sample, n)
             if key is not None:  # decode the whole (small) video once, keep it
                 self._memory[key] = reader.get_frames(range(n))
                 return self._select(sample, self._memory[key], choose)
