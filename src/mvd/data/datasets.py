@@ -48,7 +48,8 @@ _DECODED: dict = {}
 
 
 def file_key(path: str):
-    """A video's identity in the decoded-video memory (None: not a plain file, never kept)."""
+    """A file's identity while it is unchanged on disk (path, size, mtime), as memories in this
+    process key it: decoded videos, probe features (None: not a plain file, never kept)."""
     try:
         info = os.stat(path)
     except OSError:
