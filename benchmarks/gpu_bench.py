@@ -6,8 +6,9 @@ without CUDA and without ``--dry-run`` it says so and exits 0.
 
 End to end: the real ``PretrainDataset`` loader (``--loader-workers`` processes, default 16) on
 real-content H.264 files at Kinetics-400 geometry (``data_throughput.py``'s fixtures) feeds the
-distillation step; it reports clips/s end to end next to the step alone on a resident batch, and
-the share of the time the step waits in ``next(loader)``.
+distillation step; one row per loader setting (pinned memory, prefetch depth, views per decode,
+prepared files, where pixels are normalised) reports clips/s end to end next to the step alone on
+a resident batch, and the share of the time the step waits in ``next(loader)``.
 
 Measured, not assumed: the card's bf16 matmul rate (8192^3 products) is the MFU denominator;
 FLOPs of a step are counted by ``torch.utils.flop_counter`` on one real step.
@@ -27,6 +28,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import mvd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import data_throughput  # noqa: E402  (beside this file: the end-to-end row's fixtures)
 
 def sync(device):
     if device.type == "cuda":
@@ -155,31 +158,53 @@ def bench_hf_teacher(batch, frames, size, device, dtype):
 
 def to_device(batch, device):
     """(student video, mask) of a loader batch on ``device``; 8-bit clips normalised there."""
-    from mvd.data import transforms
+    from mvd.data import normalize_batch
     video, mask = batch[0].to(device, non_blocking=True), batch[2].to(device, non_blocking=True)
-    normalize_batch = getattr(transforms, "normalize_batch", None)
-    return (normalize_batch(video) if normalize_batch else video), mask
+    return normalize_batch(video), mask
+
+
+# Loader settings of the end-to-end sweep: the first is what our commands use (uint8 clips,
+# pinned memory, PyTorch's default prefetch of 2 batches per worker, one view per decode, files
+# as they come); each other row changes one setting.
+END_TO_END_SETTINGS = (
+    dict(label="default: uint8, pinned, prefetch 2, 1 view/decode, raw files"),
+    dict(label="not pinned", pin_memory=False),
+    dict(label="prefetch 4", prefetch_factor=4),
+    dict(label="4 views/decode", num_sample=4),
+    dict(label="prepared files", files="prepared"),
+    dict(label="float pixels (normalised in workers)", pixel_format="float"),
+)
+
+
+def loader_for(paths, setting, *, workers, batch, frames, size, batches):
+    """The real pretraining loader with one sweep ``setting``; ``batch`` counts clips, so with
+    K views per decode a batch holds batch / K items."""
+    from mvd.data import PretrainDataset
+    from mvd.data.loader import EpochLoader, pretrain_collate
+
+    views = setting.get("num_sample", 1)
+    items = batch // views
+    dataset = PretrainDataset(data_throughput.samples_of(paths, batches * items), num_frames=frames,
+                              stride=4, input_size=size, num_sample=views,
+                              pixel_format=setting.get("pixel_format", "uint8"))
+    return EpochLoader(dataset, items, shuffle=True, drop_last=True, collate_fn=pretrain_collate,
+                       num_workers=workers, pin_memory=setting.get("pin_memory", True),
+                       prefetch_factor=setting.get("prefetch_factor"))
 
 
 def bench_end_to_end(device, dtype, fixtures, *, workers=16, student_size="small", teacher_size="base",
-                     batch=32, frames=16, size=224, steps=32, quick=False):
-    """The distillation step fed by the real pretraining loader, against the same step alone.
+                     batch=32, frames=16, size=224, steps=64, quick=False, settings=END_TO_END_SETTINGS):
+    """The distillation step fed by the real pretraining loader, one row per loader setting,
+    against the same step alone on a resident batch.
 
-    Warm-up: one batch per worker (worker start, first file opens) and its step, untimed. Each
+    Warm-up is twice the batches the workers hold in flight (workers x prefetch), so the timed
+    steps see the loader's steady rate, not the queue it filled while the model warmed up. Each
     timed step syncs the device (as a loop that logs its loss does), so the time splits into
     waiting for the loader and the step; ``loader_wait_share`` = time blocked in
     ``next(loader)`` / total."""
-    sys.path.insert(0, HERE)
-    import data_throughput
-    from mvd.data import PretrainDataset, build_loader
-
     specs = data_throughput.quick_specs() if quick else data_throughput.k400_specs()
-    paths = data_throughput.make_fixtures(fixtures, specs, processes=os.cpu_count() or 1)
-    uint8 = "pixel_format" in data_throughput.dataset_keywords()
-    warm = max(workers, 1)
-    dataset = PretrainDataset(data_throughput.samples_of(paths, (warm + steps) * batch), num_frames=frames,
-                              stride=4, input_size=size, **({"pixel_format": "uint8"} if uint8 else {}))
-    loader = build_loader(dataset, batch, train=True, num_workers=workers, pin_memory=device.type == "cuda")
+    raw = data_throughput.make_fixtures(fixtures, specs, processes=os.cpu_count() or 1)
+    files = {"raw": raw}
     objective, optimizer = build_distillation(student_size, teacher_size, frames, size, device)
 
     def step(video, mask):
@@ -189,35 +214,67 @@ def bench_end_to_end(device, dtype, fixtures, *, workers=16, student_size="small
         loss.backward()
         optimizer.step()
 
-    stream = iter(loader)
-    try:
-        for _ in range(warm):
-            step(*to_device(next(stream), device))
-        sync(device)
-        waited, start = 0.0, time.perf_counter()
-        for _ in range(steps):
-            asked = time.perf_counter()
-            loaded = next(stream)
-            waited += time.perf_counter() - asked
-            video, mask = to_device(loaded, device)
-            step(video, mask)
+    rows = []
+    for setting in settings:
+        kind = setting.get("files", "raw")
+        if kind not in files:
+            files[kind] = data_throughput.prepare_fixtures(raw, os.path.join(fixtures, kind),
+                                                           processes=os.cpu_count() or 1)
+        in_flight = max(workers, 1) * setting.get("prefetch_factor", 2)
+        warm = 2 * in_flight
+        loader = loader_for(files[kind], setting, workers=workers, batch=batch, frames=frames, size=size,
+                            batches=warm + steps)
+        stream = iter(loader)
+        try:
+            for _ in range(warm):
+                step(*to_device(next(stream), device))
             sync(device)
-        total = time.perf_counter() - start
-    finally:
-        stream.close()
+            waited, start = 0.0, time.perf_counter()
+            for _ in range(steps):
+                asked = time.perf_counter()
+                loaded = next(stream)
+                waited += time.perf_counter() - asked
+                video, mask = to_device(loaded, device)
+                step(video, mask)
+                sync(device)
+            total = time.perf_counter() - start
+        except RuntimeError as error:  # e.g. a worker killed for shared memory: the other rows still run
+            rows.append({"setting": setting["label"], "files": kind, "failed": str(error)})
+            print(f"end to end [{setting['label']}] failed: {error}", flush=True)
+            continue
+        finally:
+            stream.close()
+        rows.append({"setting": setting["label"], "files": kind, "warm_steps": warm, "steps": steps,
+                     "clips_per_s_end_to_end": steps * batch / total, "loader_wait_share": waited / total,
+                     "s_per_step_end_to_end": total / steps})
+        print(end_to_end_line(rows[-1]), flush=True)
     alone = timed(lambda: step(video, mask), device, warmup=1, iters=min(steps, 10))
+    for row in rows:
+        row.update(clips_per_s_step_alone=batch / alone, s_per_step_alone=alone)
     return {"config": f"{student_size} <- {teacher_size} teachers, {batch}x{frames}x{size}^2, "
-                      f"{workers} loader workers, {len(paths)} H.264 files",
-            "pixel_format": "uint8" if uint8 else "float", "dtype": str(dtype).replace("torch.", ""),
-            "steps": steps, "clips_per_s_end_to_end": steps * batch / total,
-            "clips_per_s_step_alone": batch / alone, "loader_wait_share": waited / total,
-            "s_per_step_end_to_end": total / steps, "s_per_step_alone": alone}
+                      f"{workers} loader workers, {len(raw)} H.264 files",
+            "dtype": str(dtype).replace("torch.", ""), "cpu_cores": os.cpu_count(),
+            "step_alone_clips_per_s": batch / alone, "rows": rows}
 
 
 def end_to_end_line(row):
-    return (f"end to end ({row['config']}, {row['pixel_format']} pixels): {row['clips_per_s_end_to_end']:.1f} clips/s "
-            f"vs step alone {row['clips_per_s_step_alone']:.1f} clips/s; step waits on the loader "
-            f"{row['loader_wait_share']:.0%} of the time")
+    return (f"end to end [{row['setting']}]: {row['clips_per_s_end_to_end']:.1f} clips/s; "
+            f"the step waits on the loader {row['loader_wait_share']:.0%} of the time")
+
+
+def end_to_end_table(result):
+    lines = [f"end to end, {result['config']}, {result['dtype']}: step alone "
+             f"{result['step_alone_clips_per_s']:.1f} clips/s", "",
+             "| loader setting | clips/s end to end | vs step alone | step waits on loader |",
+             "|---|---|---|---|"]
+    for row in result["rows"]:
+        if "failed" in row:
+            lines.append(f"| {row['setting']} | failed: {row['failed'][:80]} | | |")
+            continue
+        lines.append(f"| {row['setting']} | {row['clips_per_s_end_to_end']:.1f} | "
+                     f"{row['clips_per_s_end_to_end'] / result['step_alone_clips_per_s']:.0%} | "
+                     f"{row['loader_wait_share']:.0%} |")
+    return "\n".join(lines)
 
 
 def describe(device):
@@ -230,15 +287,14 @@ def run_end_to_end(args, device, started, results):
     dtype = torch.float32 if args.dry_run else torch.bfloat16
     fixtures = args.fixtures
     if fixtures is None:
-        sys.path.insert(0, HERE)
-        import data_throughput
         fixtures = data_throughput.DEFAULT_FIXTURES + ("_quick" if args.dry_run else "")
-    shape = (dict(workers=min(args.loader_workers, 1), student_size="tiny", teacher_size="tiny", batch=2,
+    shape = (dict(workers=min(args.loader_workers, 1), student_size="tiny", teacher_size="tiny", batch=4,
                   frames=4, size=32, steps=2, quick=True) if args.dry_run else
              dict(workers=args.loader_workers))
     try:
         row = bench_end_to_end(device, dtype, fixtures, **shape)
-        print(end_to_end_line(row))
+        print()
+        print(end_to_end_table(row))
     except RuntimeError as error:  # no fixture source on this machine
         row = {"skipped": str(error)}
         print(f"end to end skipped: {error}")
