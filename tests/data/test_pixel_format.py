@@ -86,6 +86,35 @@ def test_uint8_finetuning_items_leave_normalised_with_the_same_erasing(folder):
     assert (clip == reference).float().mean() > 0.02
 
 
+def test_normalize_uint8_looks_up_exactly_what_the_arithmetic_computes():
+    from mvd.data.transforms import normalize_uint8
+    levels = torch.arange(256, dtype=torch.uint8).view(1, 1, 1, 256).expand(2, 3, 1, 256)
+    assert torch.equal(normalize_uint8(levels), to_cthw(normalize(to_unit_float(levels))))
+    channels_last = torch.randint(0, 256, (4, 9, 7, 3), dtype=torch.uint8).permute(0, 3, 1, 2)
+    looked_up = normalize_uint8(channels_last)
+    assert looked_up.shape == (3, 4, 9, 7) and looked_up.is_contiguous()
+    assert torch.equal(looked_up, to_cthw(normalize(to_unit_float(channels_last))))
+
+
+def test_uint8_finetuning_items_equal_the_float_arithmetic_on_the_same_bytes(folder, monkeypatch):
+    """The lookup (and erasing through a view of its layout) changes no bit of an item."""
+    import mvd.data.datasets as datasets
+
+    def items():
+        out = []
+        for backend in ("pil", "tensor"):
+            dataset = FinetuneDataset([Sample(str(folder), 1, "clip")], reprob=1.0, num_sample=4,
+                                      pixel_format="uint8", randaugment_backend=backend, **GEOMETRY)
+            dataset.set_epoch(1)
+            out += dataset[0][0]  # 4 views: flipped and not, each with an erased box
+        return out
+
+    looked_up = items()
+    monkeypatch.setattr(datasets, "normalize_uint8", lambda c: to_cthw(normalize(to_unit_float(c))))
+    for view, by_arithmetic in zip(looked_up, items()):
+        assert view.is_contiguous() and torch.equal(view, by_arithmetic)
+
+
 def test_normalize_batch_is_the_workers_arithmetic_moved():
     pixels = torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8)
     by_worker = torch.stack([to_cthw(normalize(to_unit_float(p.permute(1, 0, 2, 3))))

@@ -28,8 +28,8 @@ from .errors import DataError, DecodeError, VideoDecodeError
 from .randaugment import VideoRandAugment
 from .robust import FailureTracker, load_with_replacement
 from .transforms import (PIXEL_FORMATS, center_crop, crop, crop_pixels, frames_to_tensor, hflip,
-                         multiscale_crop_box, normalize, random_resized_crop_box, resize,
-                         short_side_resize, to_cthw, to_unit_float)
+                         multiscale_crop_box, normalize, normalize_uint8, random_resized_crop_box,
+                         resize, short_side_resize, to_cthw)
 
 log = logging.getLogger("mvd.data")
 
@@ -401,8 +401,13 @@ class FinetuneDataset(VideoDataset):
         box = random_resized_crop_box(height, width, rng, self.rrc_scale)
         clip = resize(crop_pixels(frames, box, self.pixel_format), (self.input_size,) * 2,
                       antialias=False)
-        clip = normalize(to_unit_float(clip) if clip.dtype == torch.uint8 else clip)
-        if self.flip and rng.random() < 0.5:
+        flip = self.flip and rng.random() < 0.5
+        if clip.dtype == torch.uint8:  # flip the bytes, then look the values up into (C, T, H, W)
+            out = normalize_uint8(hflip(clip) if flip else clip)
+            cube_random_erase(out.transpose(0, 1), rng, gen, self.reprob)  # in place, (T, C, H, W) view
+            return out
+        clip = normalize(clip)
+        if flip:
             clip = hflip(clip)
         clip = cube_random_erase(clip, rng, gen, self.reprob)
         return to_cthw(clip)

@@ -46,13 +46,40 @@ def normalize(clip: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
     return (clip - m) / s
 
 
+def _normalized_levels() -> torch.Tensor:
+    """(3, 256): ``normalize(to_unit_float(v))`` of every 8-bit value ``v`` in each channel,
+    computed by that very arithmetic, so looking a pixel up is bit-identical to computing it."""
+    levels = torch.arange(256, dtype=torch.uint8).expand(1, 3, 256)
+    return normalize(to_unit_float(levels))[0].contiguous()
+
+
+_LEVELS = _normalized_levels()
+
+
+def normalize_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """8-bit pixels -> ImageNet-normalised float32, channels first: a clip (T, C, H, W) ->
+    (C, T, H, W), the model's layout; a batch (B, C, T, H, W) keeps its layout. Each value is
+    looked up in ``_LEVELS`` (one pass; on the CPU ~5x faster than the float arithmetic plus
+    the layout copy) and equals ``normalize(to_unit_float(pixels))`` bit for bit."""
+    source = pixels.transpose(0, 1) if pixels.dim() == 4 else pixels
+    out = torch.empty(source.shape, dtype=torch.float32, device=pixels.device)
+    levels = _LEVELS.to(pixels.device)
+    for index in np.ndindex(*source.shape[:source.dim() - 3]):  # (channel,) or (clip, channel)
+        torch.index_select(levels[index[-1]], 0, source[index].reshape(-1).to(torch.int32),
+                           out=out[index].view(-1))
+    return out
+
+
 def normalize_batch(clips: torch.Tensor) -> torch.Tensor:
     """A batch as the model wants it: uint8 clips (B, 3, T, H, W) -> float, ImageNet-normalised
     with the same arithmetic as ``normalize(frames_to_tensor(...))``; float clips (normalised
     by the workers) pass through. Called after the batch reached its device, so workers ship a
-    quarter of the bytes and the GPU, not a CPU core, does the float work."""
+    quarter of the bytes and the GPU, not a CPU core, does the float work (on a CPU run the
+    training process looks the values up, ``normalize_uint8``, bit-identical and faster)."""
     if clips.dtype != torch.uint8:
         return clips
+    if clips.device.type == "cpu":
+        return normalize_uint8(clips)
     return normalize(to_unit_float(clips))
 
 
@@ -178,5 +205,5 @@ def center_crop(clip: torch.Tensor, size: int) -> torch.Tensor:
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "MULTISCALE_SCALES", "PIXEL_FORMATS", "batch_to_device",
            "center_crop", "crop", "crop_pixels", "fixed_crop_offsets", "frames_to_tensor", "frames_to_uint8",
-           "hflip", "multiscale_crop_box", "normalize", "normalize_batch",
+           "hflip", "multiscale_crop_box", "normalize", "normalize_batch", "normalize_uint8",
            "random_resized_crop_box", "resize", "short_side_resize", "to_cthw", "to_unit_float"]
