@@ -2,6 +2,7 @@
 resumes instead of redoing."""
 import json
 
+import pytest
 import torch
 
 import mvd
@@ -104,3 +105,38 @@ def test_the_untrained_control_is_the_seeded_initialisation(tmp_path):
     a, b, c = (load_file(tmp_path / f"{n}.safetensors") for n in "abc")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].dtype.is_floating_point and a[k].numel() > 1)
+
+
+def test_results_do_not_depend_on_how_many_stages_run_at_once(tmp_path, capsys):
+    """Every stage runs in a single-thread process, so one process or two give the same numbers;
+    each job's output goes to its log, the main process prints one line per stage."""
+    from mvd.demo.pipeline import Demo, DemoSettings
+
+    results = {}
+    for jobs in (1, 2):
+        settings = DemoSettings.quick()
+        settings.students, settings.control, settings.jobs = ("untrained", "pixel"), False, jobs
+        results[jobs] = Demo(tmp_path / f"jobs{jobs}", settings).run()
+        results[jobs].pop("timings_s")
+    assert results[1] == results[2]
+    printed = capsys.readouterr().out
+    assert "== seed 0: VideoMAE pixels (baseline): fine-tune on motion (" in printed
+    log = (tmp_path / "jobs2" / "logs" / "seed0_untrained_pixel.log").read_text()
+    assert "== seed 0: VideoMAE pixels (baseline): fine-tune on motion ==" in log
+
+
+def test_a_failing_stage_names_its_job_and_log(tmp_path):
+    from mvd.demo.jobs import JobFailed
+    from mvd.demo.pipeline import Demo, DemoSettings
+
+    settings = DemoSettings.quick()
+    settings.jobs = 1
+    settings.train_flags = ("--batch-size", "0")  # every training command refuses it
+    with pytest.raises(JobFailed, match="teacher_image") as failure:
+        Demo(tmp_path, settings).run()
+    assert "logs/teacher_image.log" in str(failure.value) and "batch" in str(failure.value)
+
+
+def test_jobs_must_be_positive(capsys):
+    assert main(["demo", "--quick", "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err

@@ -36,6 +36,11 @@ def demo(args: argparse.Namespace) -> int:
         settings.seeds = tuple(args.seeds)
     if args.workers is not None:
         settings.workers = args.workers
+    if args.jobs is not None:
+        if args.jobs < 1:
+            print(f"mvd demo: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+            return 2
+        settings.jobs = args.jobs
     if args.teacher_epochs:
         settings.image_teacher_epochs = settings.video_teacher_epochs = args.teacher_epochs
     for name in _EPOCH_FLAGS:
@@ -91,6 +96,9 @@ def register(subparsers) -> None:
                         help="students and fine-tuning trained 3x longer (15 and 10 epochs; about 40 min)")
     parser.add_argument("--seeds", type=int, nargs="+", help="student seeds (default 0 1 2; quick: 0)")
     parser.add_argument("--workers", type=int, help="data loader workers per stage (default 0: decoded clips stay in memory instead)")
+    parser.add_argument("--jobs", type=int,
+                        help="stages run at once, each in its own single-thread process (default: one "
+                             "per core, at most 4); the results do not depend on it")
     parser.add_argument("--teacher-epochs", type=int, help="stage-1 epochs of both teachers (sets the two below)")
     parser.add_argument("--image-teacher-epochs", type=int, help="stage-1 epochs of the image teacher (default 20)")
     parser.add_argument("--video-teacher-epochs", type=int, help="stage-1 epochs of the video teacher (default 25)")

@@ -74,6 +74,9 @@ class DemoSettings:
     # Decoded clips stay in memory (74 MB) and load in the main process: at 32 px decoding
     # costs ~15x more than augmenting, and workers would restart every epoch.
     workers: int = 0
+    # Stages run in this many single-thread processes at once (0: one per core, at most 4);
+    # the numbers do not depend on it (mvd.demo.jobs).
+    jobs: int = 0
     similarity_clips: int = 32
     train_flags: tuple = ()     # added to every training command (the quick check's small steps)
     # Teachers of any model (teacher_list entries) added to the demo's two: one more student,
@@ -114,13 +117,17 @@ def save_untrained_student(path: Path, seed: int) -> int:
 
 
 class Demo:
-    def __init__(self, out_dir: Path, settings: DemoSettings):
+    """The demo's stages. The main process (``run``) hands them to worker processes as jobs
+    (``mvd.demo.jobs``); a worker's ``Demo`` has ``record_timings=False``: its ``timings`` are
+    the stages it ran, which the main process records."""
+
+    def __init__(self, out_dir: Path, settings: DemoSettings, record_timings: bool = True):
         self.out = out_dir
         self.s = settings
         self.data = out_dir / "data"
-        self.timings_file = out_dir / "timings.json"
+        self.timings_file = out_dir / "timings.json" if record_timings else None
         self.timings: dict[str, float] = (json.loads(self.timings_file.read_text())
-                                          if self.timings_file.exists() else {})
+                                          if self.timings_file and self.timings_file.exists() else {})
         self.kinds = dict(STUDENTS)
         if settings.extra_teachers:
             names = tuple(entry["name"] for entry in settings.extra_teachers)
@@ -151,12 +158,23 @@ class Demo:
             code = argv() if callable(argv) else cli(argv)
             if code != 0 or not done.exists():
                 raise RuntimeError(f"demo stage '{label}' failed (exit {code}); see the output above")
-            self.timings[label] = round(time.perf_counter() - start, 1)
-            self.timings_file.parent.mkdir(parents=True, exist_ok=True)
-            self.timings_file.write_text(json.dumps(self.timings, indent=1))
+            self.record({label: round(time.perf_counter() - start, 1)})
             if not keep_checkpoints:
                 shutil.rmtree(done.parent / "checkpoints", ignore_errors=True)
         return done
+
+    def record(self, timings: dict[str, float], log: Path | None = None) -> None:
+        """Stage timings: kept (and, in the main process, written to timings.json and printed
+        with the log that holds the stage's output)."""
+        self.timings.update(timings)
+        if self.timings_file is None:
+            return
+        self.timings_file.parent.mkdir(parents=True, exist_ok=True)
+        self.timings_file.write_text(json.dumps(self.timings, indent=1))
+        for label, seconds in timings.items():
+            print(f"== {label} ({seconds} s) ==", flush=True)
+        if log and timings:
+            print(f"   (output: {log})", flush=True)
 
     def _train(self, label: str, command: str, recipe_name: str, out: Path, *flags: str) -> Path:
         return self._stage(label, out / "model.safetensors",
@@ -168,15 +186,24 @@ class Demo:
         return json.loads(path.read_text())["top1"]
 
     # ------------------------------------------------------------------ stages
-    def teachers(self) -> dict[str, Path]:
-        return {
-            "image": self._train("stage 1: MAE image teacher (still images)", "pretrain-image",
-                                 "pretrain_image.yaml", self.out / "teachers" / "image",
-                                 "--epochs", str(self.s.image_teacher_epochs)),
-            "video": self._train("stage 1: VideoMAE video teacher", "pretrain-video",
-                                 "pretrain_video.yaml", self.out / "teachers" / "video",
-                                 "--epochs", str(self.s.video_teacher_epochs)),
-        }
+    def ensure_data(self) -> None:
+        """The moving-digits dataset, written once before any stage runs (the stages' own
+        ``--synthesize`` then finds it and checks it is the one asked for)."""
+        if (self.data / "dataset.json").exists():
+            return
+        from ..data.synth import make_synthetic_dataset
+        print(f"writing the moving-digits dataset to {self.data} ...", flush=True)
+        make_synthetic_dataset(str(self.data), kind="digits", num_videos=self.s.videos,
+                               num_frames=self.s.frames, size=self.s.size, seed=0)
+
+    def teacher(self, kind: str) -> Path:
+        if kind == "image":
+            return self._train("stage 1: MAE image teacher (still images)", "pretrain-image",
+                               "pretrain_image.yaml", self.out / "teachers" / "image",
+                               "--epochs", str(self.s.image_teacher_epochs))
+        return self._train("stage 1: VideoMAE video teacher", "pretrain-video",
+                           "pretrain_video.yaml", self.out / "teachers" / "video",
+                           "--epochs", str(self.s.video_teacher_epochs))
 
     def student(self, kind: str, seed: int, teachers: dict[str, Path]) -> Path:
         spec = self.kinds[kind]
@@ -222,44 +249,93 @@ class Demo:
         from .similarity import similarity_curves
         return similarity_curves(models, self.data, self.s.similarity_clips)
 
+    # ------------------------------------------------------------------ jobs (one process each)
+    def student_chains(self) -> list[tuple[str, ...]]:
+        """A seed's students in two jobs: those that read the image teacher together (each
+        teacher then runs once per batch, the others read its outputs back), the rest apart."""
+        image = tuple(k for k in self.s.students if "image" in self.kinds[k].teachers)
+        rest = tuple(k for k in self.s.students if k not in image)
+        return [chain for chain in (image, rest) if chain]
+
+    def student_chain(self, seed: int, kinds: tuple, teachers: dict[str, Path]) -> dict:
+        """Students of one seed: each trained, fine-tuned and tested on both tasks, and probed."""
+        results = {}
+        for kind in kinds:
+            checkpoint = self.student(kind, seed, teachers)
+            label, out = f"seed {seed}: {self.kinds[kind].label}", self.out / f"seed{seed}" / kind
+            results[kind] = {
+                "finetune": {t: self.finetune_and_test(label, checkpoint, t, seed, out) for t in TASKS},
+                "probe": {t: self.probe(label, checkpoint, t, out / f"probe_{t}") for t in TASKS}}
+        return results
+
+    def control(self, order: str, seed: int) -> float:
+        """The frame-order control: the control student fine-tuned and tested on motion with
+        ``order`` frames."""
+        student = self.out / f"seed{seed}" / CONTROL_STUDENT
+        return self.finetune_and_test(f"control, frames {order}", student / "model.safetensors",
+                                      "motion", seed, student / f"control_{order}", frame_order=order)
+
+    def teacher_probes(self, kind: str, checkpoint: Path) -> dict[str, list[float]]:
+        return {task: [self.probe(f"{kind} teacher", checkpoint, task,
+                                  self.out / "teachers" / kind / f"probe_{task}")] for task in TASKS}
+
+    def seed_similarity(self, seed: int) -> dict[str, list[float]]:
+        return self.similarity({kind: self.out / f"seed{seed}" / kind / "model.safetensors"
+                                for kind in self.s.students})
+
+    def teacher_similarity(self, teachers: dict[str, Path]) -> dict[str, list[float]]:
+        curves = self.similarity({f"teacher_{k}": v for k, v in teachers.items()})
+        return {name.replace("teacher_", ""): curve for name, curve in curves.items()}
+
     # ------------------------------------------------------------------ the whole demo
     def run(self) -> dict:
+        from .jobs import JobRunner, auto_jobs
+
         start = time.perf_counter()
-        teachers = self.teachers()
+        self.ensure_data()
+        processes = self.s.jobs or auto_jobs()
+        print(f"running the stages in {processes} process(es), one thread each; each job's output "
+              f"goes to {self.out / 'logs'}", flush=True)
         results = {"seeds": list(self.s.seeds), "students": {}, "teachers": {}, "controls": {},
                    "labels": {k: self.kinds[k].label for k in self.s.students},
-                   "settings": dict(vars(self.s))}
-        curves_by_seed = []
-        for seed in self.s.seeds:
-            checkpoints = {kind: self.student(kind, seed, teachers) for kind in self.s.students}
-            for kind, checkpoint in checkpoints.items():
-                row = results["students"].setdefault(
-                    kind, {"finetune": {t: [] for t in TASKS}, "probe": {t: [] for t in TASKS}})
-                label, out = f"seed {seed}: {self.kinds[kind].label}", self.out / f"seed{seed}" / kind
-                for task in TASKS:
-                    row["finetune"][task].append(self.finetune_and_test(label, checkpoint, task, seed, out))
-                    row["probe"][task].append(self.probe(label, checkpoint, task, out / f"probe_{task}"))
-            curves_by_seed.append(self.similarity(checkpoints))
-        if self.s.control and CONTROL_STUDENT in self.s.students:
-            seed = self.s.seeds[0]
-            student = self.out / f"seed{seed}" / CONTROL_STUDENT
-            results["controls"] = {
-                "student": CONTROL_STUDENT, "seed": seed, "task": "motion",
-                "natural": results["students"][CONTROL_STUDENT]["finetune"]["motion"][0],
-                **{order: self.finetune_and_test(
-                    f"control, frames {order}", student / "model.safetensors", "motion", seed,
-                    student / f"control_{order}", frame_order=order) for order in CONTROL_ORDERS}}
-        for kind in self.s.students:
-            per_seed = [curves[kind] for curves in curves_by_seed]
-            results["students"][kind]["similarity"] = [sum(c) / len(c) for c in per_seed]
-            results["students"][kind]["similarity_curve"] = [sum(v) / len(v) for v in zip(*per_seed)]
-        for name, curve in self.similarity({f"teacher_{k}": v for k, v in teachers.items()}).items():
-            kind = name.replace("teacher_", "")
-            results["teachers"][kind] = {
-                "probe": {task: [self.probe(f"{kind} teacher", teachers[kind], task,
-                                            self.out / "teachers" / kind / f"probe_{task}")]
-                          for task in TASKS},
-                "similarity": [sum(curve) / len(curve)], "similarity_curve": curve}
+                   "settings": {k: v for k, v in vars(self.s).items() if k != "jobs"}}
+        with JobRunner(self, processes) as runner:
+            submitted = {k: runner.submit(f"teacher_{k}", "teacher", k) for k in ("image", "video")}
+            teachers = {kind: runner.result(job) for kind, job in submitted.items()}
+            chains = [(seed, runner.submit(f"seed{seed}_{'_'.join(kinds)}", "student_chain", seed, kinds,
+                                           teachers))
+                      for seed in self.s.seeds for kinds in self.student_chains()]
+            probes = {k: runner.submit(f"teacher_{k}_probes", "teacher_probes", k, v) for k, v in teachers.items()}
+            teacher_curves = runner.submit("teacher_similarity", "teacher_similarity", teachers)
+            by_seed: dict[int, dict] = {seed: {} for seed in self.s.seeds}
+            controls, curves = {}, {}
+            for seed, job in chains:
+                by_seed[seed].update(runner.result(job))
+                control_seed = self.s.seeds[0]
+                if (seed == control_seed and self.s.control and CONTROL_STUDENT in by_seed[seed]
+                        and not controls):
+                    controls = {order: runner.submit(f"control_{order}", "control", order, seed)
+                                for order in CONTROL_ORDERS}
+                if len(by_seed[seed]) == len(self.s.students):
+                    curves[seed] = runner.submit(f"seed{seed}_similarity", "seed_similarity", seed)
+            for kind in self.s.students:
+                results["students"][kind] = {
+                    protocol: {t: [by_seed[seed][kind][protocol][t] for seed in self.s.seeds] for t in TASKS}
+                    for protocol in ("finetune", "probe")}
+            if controls:
+                results["controls"] = {
+                    "student": CONTROL_STUDENT, "seed": self.s.seeds[0], "task": "motion",
+                    "natural": results["students"][CONTROL_STUDENT]["finetune"]["motion"][0],
+                    **{order: runner.result(job) for order, job in controls.items()}}
+            curves_by_seed = [runner.result(curves[seed]) for seed in self.s.seeds]
+            for kind in self.s.students:
+                per_seed = [seed_curves[kind] for seed_curves in curves_by_seed]
+                results["students"][kind]["similarity"] = [sum(c) / len(c) for c in per_seed]
+                results["students"][kind]["similarity_curve"] = [sum(v) / len(v) for v in zip(*per_seed)]
+            for kind, curve in runner.result(teacher_curves).items():
+                results["teachers"][kind] = {"probe": runner.result(probes[kind]),
+                                             "similarity": [sum(curve) / len(curve)],
+                                             "similarity_curve": curve}
         info = json.loads((self.data / "dataset.json").read_text())
         results["data"] = {"splits": info["splits"], "source": info.get("source"),
                            "classes": {t: info["tasks"][t]["num_classes"] for t in TASKS}}
