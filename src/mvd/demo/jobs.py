@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -26,9 +27,12 @@ def auto_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
 
 
-def _single_thread() -> None:
+def _worker_setup() -> None:
+    """One torch thread; Ctrl-C (sent to the whole process group) is ignored while the process
+    waits for a job, so an idle worker exits quietly when the pool shuts down."""
     import torch
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -57,9 +61,14 @@ def run_job(out_dir: str, settings, method: str, args: tuple, log_path: str):
     Returns (value, {stage label: seconds} of the stages it ran)."""
     from .pipeline import Demo
 
-    with _output_to(log_path):
-        demo = Demo(Path(out_dir), settings, record_timings=False)
-        value = getattr(demo, method)(*args)
+    # during a job Ctrl-C acts as in a command run by hand: a training stage saves and stops
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _output_to(log_path):
+            demo = Demo(Path(out_dir), settings, record_timings=False)
+            value = getattr(demo, method)(*args)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return value, demo.timings
 
 
@@ -74,7 +83,7 @@ class JobRunner:
         self.demo, self.processes = demo, processes
         self.logs = demo.out / "logs"
         self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_single_thread)
+                                        initializer=_worker_setup)
         self.names: dict[Future, tuple[str, Path]] = {}
 
     def __enter__(self) -> "JobRunner":

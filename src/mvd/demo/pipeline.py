@@ -13,7 +13,8 @@
 
 Every stage is a real command (`mvd pretrain-image`, `distill`, `finetune`, `test`,
 `linear-probe`, ...) on the packaged demo recipes; a stage whose output exists is skipped and
-an interrupted training stage resumes from its checkpoint, so re-running continues.
+an interrupted training stage resumes from its checkpoint, so re-running continues. Stages run
+as jobs in single-thread processes side by side (``mvd.demo.jobs``).
 """
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ STUDENTS = {
     # a linear probe of its random features.
     "untrained": StudentKind("no pretraining (random init)", untrained=True),
 }
-# The students of a seed see the same batches: each teacher runs once per batch and the others
-# read its outputs back (identical students; ~320 MB per seed at the default size).
+# The students of a seed see the same batches: within one job (``student_chains``) each teacher
+# runs once per batch and the others read its outputs back (identical students; ~320 MB per seed
+# at the default size).
 TEACHER_MEMORY_MB = 512
 # The frame-order control: the co-taught student of the first seed, fine-tuned and tested on
 # motion with each frame order. "natural" is the ordinary result.
@@ -85,7 +87,7 @@ class DemoSettings:
 
     @classmethod
     def long(cls) -> "DemoSettings":
-        """Three times the students' and fine-tuning budgets (about 40 minutes on 2 cores):
+        """Three times the students' and fine-tuning budgets (about three times the time):
         enough fine-tuning steps for the appearance task to separate the students."""
         return cls(student_epochs=15, finetune_epochs=10)
 
