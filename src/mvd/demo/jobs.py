@@ -27,12 +27,17 @@ def auto_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_JOBS))
 
 
-def _worker_setup() -> None:
+_INTERRUPTIBLE = True  # in a worker: whether the demo process itself takes Ctrl-C
+
+
+def _worker_setup(interruptible: bool) -> None:
     """One torch thread; Ctrl-C (sent to the whole process group) is ignored while the process
     waits for a job, so an idle worker exits quietly when the pool shuts down."""
+    global _INTERRUPTIBLE
     import torch
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _INTERRUPTIBLE = interruptible
 
 
 @contextlib.contextmanager
@@ -61,8 +66,10 @@ def run_job(out_dir: str, settings, method: str, args: tuple, log_path: str):
     Returns (value, {stage label: seconds} of the stages it ran)."""
     from .pipeline import Demo
 
-    # during a job Ctrl-C acts as in a command run by hand: a training stage saves and stops
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # during a job Ctrl-C acts as in a command run by hand (a training stage saves and stops),
+    # unless the demo itself ignores it (e.g. started in the background)
+    if _INTERRUPTIBLE:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with _output_to(log_path):
             demo = Demo(Path(out_dir), settings, record_timings=False)
@@ -82,8 +89,9 @@ class JobRunner:
     def __init__(self, demo, processes: int):
         self.demo, self.processes = demo, processes
         self.logs = demo.out / "logs"
+        interruptible = signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_worker_setup)
+                                        initializer=_worker_setup, initargs=(interruptible,))
         self.names: dict[Future, tuple[str, Path]] = {}
 
     def __enter__(self) -> "JobRunner":
@@ -105,7 +113,7 @@ class JobRunner:
         name, log = self.names[future]
         try:
             value, timings = future.result()
-        except Exception as error:  # noqa: BLE001 - reported with the job's log
+        except Exception as error:  # noqa: BLE001 - reported with the job's log (an interrupt passes)
             tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
             raise JobFailed(f"demo job '{name}' failed: {error}\n  its log ({log}) ends:\n    "
                             + "\n    ".join(tail)) from error

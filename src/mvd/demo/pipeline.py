@@ -158,6 +158,8 @@ class Demo:
             print(f"\n== {label} ==", flush=True)
             start = time.perf_counter()
             code = argv() if callable(argv) else cli(argv)
+            if code in (130, 143):  # the command was interrupted (and saved): so is the demo
+                raise KeyboardInterrupt(f"demo stage '{label}' interrupted")
             if code != 0 or not done.exists():
                 raise RuntimeError(f"demo stage '{label}' failed (exit {code}); see the output above")
             self.record({label: round(time.perf_counter() - start, 1)})
