@@ -270,7 +270,7 @@ def bench_end_to_end(device, dtype, fixtures, *, task=None, workers=16, batch=32
         items = batch // setting.get("num_sample", 1)
         dataset = task.dataset(data_throughput.samples_of(files[kind], (warm + steps) * items), setting)
         loader = build_loader(dataset, items, train=True, num_workers=workers,
-                              pin_memory=setting.get("pin_memory", True),
+                              pin_memory=setting.get("pin_memory", True) and device.type == "cuda",
                               prefetch_factor=setting.get("prefetch_factor"))
         stream = iter(loader)
         try:

@@ -198,7 +198,8 @@ class Demo:
         from ..data.synth import make_synthetic_dataset
         print(f"writing the moving-digits dataset to {self.data} ...", flush=True)
         make_synthetic_dataset(str(self.data), kind="digits", num_videos=self.s.videos,
-                               num_frames=self.s.frames, size=self.s.size, seed=0)
+                               num_frames=self.s.frames, size=self.s.size,
+                               seed=0)  # the commands' --synth-seed default, which the stages use
 
     def teacher(self, kind: str) -> Path:
         if kind == "image":
