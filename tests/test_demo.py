@@ -140,3 +140,32 @@ def test_a_failing_stage_names_its_job_and_log(tmp_path):
 def test_jobs_must_be_positive(capsys):
     assert main(["demo", "--quick", "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_running_jobs_show_the_stages_they_start(tmp_path, capsys):
+    """While a job runs, the console gets each stage it starts (read from the job's log, whole
+    lines only, each once)."""
+    from concurrent.futures import Future
+
+    from mvd.demo.jobs import JobRunner
+
+    log = tmp_path / "job.log"
+    log.write_text("old run\n== seed 0: earlier ==\n")
+    runner = JobRunner.__new__(JobRunner)
+    running = Future()
+    runner.names = {running: ("job", log)}
+    runner.read_to = {log: log.stat().st_size}  # as submit() leaves it: a resumed run appends
+    with open(log, "a") as handle:
+        handle.write("progress 10%\n== seed 0: MVD, image teacher ==\n== seed 0: half")
+    runner._echo_started()
+    runner._echo_started()
+    assert capsys.readouterr().out == "-> seed 0: MVD, image teacher ...\n"
+    with open(log, "a") as handle:
+        handle.write(" written ==\n")
+    runner._echo_started()
+    assert capsys.readouterr().out == "-> seed 0: half written ...\n"
+    running.set_result(None)  # a finished job is reported by result(), not here
+    with open(log, "a") as handle:
+        handle.write("== seed 0: later ==\n")
+    runner._echo_started()
+    assert capsys.readouterr().out == ""

@@ -17,10 +17,11 @@ import multiprocessing
 import os
 import signal
 import sys
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
 MAX_AUTO_JOBS = 4  # ~1.5 GB a process: 4 stay under 8 GB on machines with many cores
+PROGRESS_EVERY_S = 2.0  # how often the main process looks for stages that jobs have started
 
 
 def auto_jobs() -> int:
@@ -93,6 +94,7 @@ class JobRunner:
         self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_worker_setup, initargs=(interruptible,))
         self.names: dict[Future, tuple[str, Path]] = {}
+        self.read_to: dict[Path, int] = {}  # bytes of each log already scanned for stage headers
 
     def __enter__(self) -> "JobRunner":
         return self
@@ -105,12 +107,31 @@ class JobRunner:
         log = self.logs / f"{name}.log"
         future = self.pool.submit(run_job, str(self.demo.out), self.demo.s, method, args, str(log))
         self.names[future] = (name, log)
+        self.read_to[log] = log.stat().st_size if log.exists() else 0  # a resumed run appends
         return future
+
+    def _echo_started(self) -> None:
+        """Print the stages that running jobs have started since the last look (the ``== label
+        ==`` header each stage writes to its job's log), so the console shows progress while a
+        job is still running."""
+        for future, (_, log) in self.names.items():
+            if future.done() or not log.exists():
+                continue
+            with open(log, "rb") as handle:
+                handle.seek(self.read_to[log])
+                text = handle.read()
+            whole_lines = text[:text.rfind(b"\n") + 1]
+            self.read_to[log] += len(whole_lines)
+            for line in whole_lines.decode(errors="replace").splitlines():
+                if line.startswith("== ") and line.endswith(" =="):
+                    print(f"-> {line[3:-3]} ...", flush=True)
 
     def result(self, future: Future):
         """The job's value, once it is done; its stages' timings recorded and printed. A failed
         job raises ``JobFailed`` with the end of its log."""
         name, log = self.names[future]
+        while not wait([future], timeout=PROGRESS_EVERY_S).done:
+            self._echo_started()
         try:
             value, timings = future.result()
         except Exception as error:  # noqa: BLE001 - reported with the job's log (an interrupt passes)
