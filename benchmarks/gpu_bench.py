@@ -1,6 +1,6 @@
 """GPU check and benchmark: CUDA correctness of every model, then the MVD distillation step.
 
-Run through ``benchmarks/gpu.sh`` on a machine with one CUDA GPU (under 5 minutes). Prints a
+Run through ``benchmarks/gpu.sh`` on a machine with one CUDA GPU (about 8 minutes). Prints a
 table and writes JSON. ``--dry-run`` runs tiny shapes on CPU so the script itself can be tested;
 without CUDA and without ``--dry-run`` it says so and exits 0.
 
