@@ -1,8 +1,8 @@
 """The demo's stages as jobs in parallel processes, one torch thread each.
 
-Why: the demo's models are tiny, so a second thread speeds a stage up by only ~1.25x, while two
-single-thread processes side by side do ~1.3x the work of one two-thread process (measured on 2
-cores for fine-tuning and distillation stages). One thread per stage also makes every number
+Why: the demo's models are tiny, so a second thread speeds a stage up little (1.24x for a
+fine-tuning stage), while two single-thread processes side by side did 1.35x (fine-tuning) and
+1.31x (distillation) the work of one two-thread process (measured on 2 cores). One thread per stage also makes every number
 independent of the machine's core count and of ``--jobs``: a stage computes the same whichever
 process runs it, next to whatever else.
 
