@@ -4,11 +4,12 @@ Run through ``benchmarks/gpu.sh`` on a machine with one CUDA GPU (about 8 minute
 table and writes JSON. ``--dry-run`` runs tiny shapes on CPU so the script itself can be tested;
 without CUDA and without ``--dry-run`` it says so and exits 0.
 
-End to end: the real ``PretrainDataset`` loader (``--loader-workers`` processes, default 16) on
-real-content H.264 files at Kinetics-400 geometry (``data_throughput.py``'s fixtures) feeds the
-distillation step; one row per loader setting (pinned memory, prefetch depth, views per decode,
-prepared files, where pixels are normalised) reports clips/s end to end next to the step alone on
-a resident batch, and the share of the time the step waits in ``next(loader)``.
+End to end: the real pretraining and fine-tuning loaders (``--loader-workers`` processes,
+default 16) on real-content H.264 files at Kinetics-400 geometry (``data_throughput.py``'s
+fixtures) feed the distillation and fine-tuning steps; one row per loader setting (pinned
+memory, prefetch depth, views per decode, prepared files, where pixels are normalised and
+augmented) reports clips/s end to end next to the step alone on a resident batch, and the share
+of the time the step waits in ``next(loader)``.
 
 Measured, not assumed: the card's bf16 matmul rate (8192^3 products) is the MFU denominator;
 FLOPs of a step are counted by ``torch.utils.flop_counter`` on one real step.
@@ -87,6 +88,15 @@ def check_cuda_matches_cpu(device, results):
     torch.backends.cudnn.allow_tf32 = True
 
 
+def train_step(loss_of, optimizer, device, dtype):
+    """One optimizer step on ``loss_of()`` computed under autocast (off in fp32)."""
+    with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        loss = loss_of()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def build_distillation(student_size, teacher_size, frames, size, device):
     dims = mvd.models.sizes.ENCODERS[teacher_size].dim
     student = mvd.create_model(f"student_{student_size}", image_teacher_dim=dims,
@@ -107,11 +117,7 @@ def bench_distillation(student_size, teacher_size, batch, frames, size, device, 
     mask = mvd.tube_mask(batch, grid, 0.9).to(device)
 
     def step(fn=forward):
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            loss, _ = fn(video, mask)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(lambda: fn(video, mask)[0], optimizer, device, dtype)
 
     step()
     with FlopCounterMode(display=False) as counter:
@@ -198,17 +204,11 @@ class DistillTask:
 
     def to_device(self, batch):
         """(student video, mask) on the device; 8-bit clips normalised there."""
-        from mvd.data import normalize_batch
-        video, mask = (batch[0].to(self.device, non_blocking=True),
-                       batch[2].to(self.device, non_blocking=True))
-        return normalize_batch(video), mask
+        from mvd.data import batch_to_device
+        return batch_to_device((batch[0], batch[2]), self.device)
 
     def step(self, video, mask):
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            loss, _ = self.objective(video, mask)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        train_step(lambda: self.objective(video, mask)[0], self.optimizer, self.device, self.dtype)
 
 
 class FinetuneTask:
@@ -232,14 +232,12 @@ class FinetuneTask:
                                randaugment_backend=setting.get("randaugment_backend", "pil"))
 
     def to_device(self, batch):
-        return batch[0].to(self.device, non_blocking=True), batch[1].to(self.device, non_blocking=True)
+        from mvd.data import batch_to_device
+        return batch_to_device(batch, self.device)
 
     def step(self, clips, labels):
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            loss = torch.nn.functional.cross_entropy(self.model(clips), labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        train_step(lambda: torch.nn.functional.cross_entropy(self.model(clips), labels),
+                   self.optimizer, self.device, self.dtype)
 
 
 def bench_end_to_end(device, dtype, fixtures, *, task=None, workers=16, batch=32, steps=64, quick=False,
@@ -296,8 +294,11 @@ def bench_end_to_end(device, dtype, fixtures, *, task=None, workers=16, batch=32
                      "clips_per_s_end_to_end": steps * batch / total, "loader_wait_share": waited / total,
                      "s_per_step_end_to_end": total / steps})
         print(end_to_end_line(rows[-1]), flush=True)
+    measured = [row for row in rows if "failed" not in row]
+    if not measured:
+        raise RuntimeError(f"every {task.name} loader setting failed: {rows[-1]['failed']}")
     alone = timed(lambda: task.step(*resident), device, warmup=1, iters=min(steps, 10))
-    for row in rows:
+    for row in measured:
         row.update(clips_per_s_step_alone=batch / alone, s_per_step_alone=alone)
     return {"task": task.name,
             "config": f"{task.config}, {batch}x{task.frames}x{task.size}^2, {workers} loader workers, "

@@ -103,3 +103,17 @@ def test_gpu_bench_without_cuda_says_so_and_measures_nothing(benchmarks, tmp_pat
     out = tmp_path / "gpu.json"
     assert gpu_bench.main(["--out", str(out)]) == 0
     assert "no CUDA device" in capsys.readouterr().out and not out.exists()
+
+
+def test_gpu_end_to_end_says_so_when_every_setting_fails(benchmarks, fixtures):
+    _, gpu_bench = benchmarks
+    device, dtype = gpu_bench.torch.device("cpu"), gpu_bench.torch.float32
+
+    class Broken(gpu_bench.DistillTask):
+        def step(self, video, mask):
+            raise RuntimeError("worker killed")
+
+    task = Broken(device, dtype, student_size="tiny", teacher_size="tiny", frames=4, size=32)
+    with pytest.raises(RuntimeError, match="every distillation loader setting failed: worker killed"):
+        gpu_bench.bench_end_to_end(device, dtype, fixtures, task=task, workers=1, batch=4, steps=2,
+                                   quick=True, settings=gpu_bench.END_TO_END_SETTINGS[:2])
