@@ -314,11 +314,10 @@ class Demo:
             teacher_curves = runner.submit("teacher_similarity", "teacher_similarity", teachers)
             by_seed: dict[int, dict] = {seed: {} for seed in self.s.seeds}
             controls, curves = {}, {}
+            control_seed = self.s.seeds[0] if self.s.control and CONTROL_STUDENT in self.s.students else None
             for seed, job in chains:
                 by_seed[seed].update(runner.result(job))
-                control_seed = self.s.seeds[0]
-                if (seed == control_seed and self.s.control and CONTROL_STUDENT in by_seed[seed]
-                        and not controls):
+                if seed == control_seed and CONTROL_STUDENT in by_seed[seed] and not controls:
                     controls = {order: runner.submit(f"control_{order}", "control", order, seed)
                                 for order in CONTROL_ORDERS}
                 if len(by_seed[seed]) == len(self.s.students):
@@ -329,7 +328,7 @@ class Demo:
                     for protocol in ("finetune", "probe")}
             if controls:
                 results["controls"] = {
-                    "student": CONTROL_STUDENT, "seed": self.s.seeds[0], "task": "motion",
+                    "student": CONTROL_STUDENT, "seed": control_seed, "task": "motion",
                     "natural": results["students"][CONTROL_STUDENT]["finetune"]["motion"][0],
                     **{order: runner.result(job) for order, job in controls.items()}}
             curves_by_seed = [runner.result(curves[seed]) for seed in self.s.seeds]
