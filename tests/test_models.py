@@ -178,6 +178,32 @@ def test_classifier_shapes_head_init_and_features(clip, tiny):
         mvd.create_model("classifier_tiny", num_classes=0, **tiny)
 
 
+def test_classifier_batch_pool_norm_standardises_each_channel_and_round_trips(tiny, tmp_path):
+    """pool_norm="batch": the head sees every pooled channel standardised (batch statistics in
+    training, running ones at test time), so a part common to every clip cannot drown the
+    differences between clips; the choice is saved with the model."""
+    torch.manual_seed(0)
+    model = mvd.create_model("classifier_tiny", num_classes=5, pool_norm="batch", **tiny)
+    clips = torch.randn(6, 3, FRAMES, SIZE, SIZE, generator=torch.Generator().manual_seed(1)) + 3.0
+    features = model.features(clips)   # training mode: this batch's statistics
+    torch.testing.assert_close(features.mean(0), torch.zeros(192), atol=1e-5, rtol=0)
+    torch.testing.assert_close(features.std(0, unbiased=False), torch.ones(192), atol=1e-3, rtol=0)
+    assert model.fc_norm.num_batches_tracked == 1
+    model.eval()   # test time: one clip alone gets the running statistics, not its own
+    alone = model.features(clips[:1])
+    expected = (model.encoder(clips[:1]).mean(1) - model.fc_norm.running_mean) / \
+        (model.fc_norm.running_var + 1e-6).sqrt()
+    torch.testing.assert_close(alone, expected, atol=1e-4, rtol=1e-4)
+    path = tmp_path / "classifier.safetensors"
+    mvd.save_model(model, path)
+    loaded = mvd.load_model(path).eval()
+    assert isinstance(loaded.fc_norm, torch.nn.BatchNorm1d)
+    torch.testing.assert_close(loaded(clips), model(clips))
+    assert isinstance(mvd.create_model("classifier_tiny", **tiny).fc_norm, torch.nn.LayerNorm)
+    with pytest.raises(ValueError, match="pool_norm must be one of"):
+        mvd.create_model("classifier_tiny", pool_norm="group", **tiny)
+
+
 def test_pixel_pretraining_models_predict_masked_patches(clip, tiny):
     videomae = mvd.create_model("videomae_tiny", **tiny)
     mask = mvd.tube_mask(2, videomae.encoder.grid, 0.5)

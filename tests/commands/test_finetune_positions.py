@@ -1,4 +1,5 @@
-"""Fine-tuning keeps the position table the pretrained encoder learned."""
+"""Fine-tuning keeps the position table the pretrained encoder learned; classifier options are
+checked before training."""
 import mvd
 from mvd.cli import main
 
@@ -20,3 +21,12 @@ def test_finetune_from_videomae_takes_its_1d_positions(synth, tmp_path, capsys):
                  "classifier_tiny", "--model-options", '{"depth": 1, "pos_embed": "3d"}',
                  "--init-checkpoint", str(pixel), "--batch-size", "4", "--epochs", "1"])
     assert code == 2 and '"pos_embed": "1d"' in capsys.readouterr().err
+
+
+def test_batch_pool_norm_needs_two_clips_per_batch(synth, tmp_path, capsys):
+    """Batch statistics of one clip are undefined: a one-line error before any training."""
+    code = main(["finetune", "--output-dir", str(tmp_path / "ft"), *data_args(synth), "--model",
+                 "classifier_tiny", "--model-options", '{"depth": 1, "pool_norm": "batch"}',
+                 "--batch-size", "1", "--epochs", "1"])
+    assert code == 2 and "at least 2 clips per batch" in capsys.readouterr().err
+    assert not (tmp_path / "ft" / "model.safetensors").exists()

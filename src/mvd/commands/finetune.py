@@ -67,6 +67,9 @@ class FinetuneConfig(OptimConfig, DataOptions):
         check(self.randaugment_backend in RANDAUGMENT_BACKENDS,
               f"randaugment_backend must be one of {', '.join(RANDAUGMENT_BACKENDS)}, got {self.randaugment_backend!r}")
         check(0 <= self.smoothing < 1, "smoothing must be in [0, 1)")
+        check(self.model_options.get("pool_norm") != "batch" or self.batch_size >= 2,
+              "pool_norm: batch standardises the pooled features with each batch's statistics, "
+              f"which needs at least 2 clips per batch and process; got batch_size {self.batch_size}")
         check(len(self.rrc_scale) == 2 and 0 < self.rrc_scale[0] <= self.rrc_scale[1] <= 1,
               f"rrc_scale must be two fractions 0 < min <= max <= 1, got {self.rrc_scale}")
 

@@ -129,13 +129,16 @@ def videomae(size: str, *, num_frames: int = 16, img_size: int = 224, patch_size
 def classifier(size: str, *, num_classes: int = 400, num_frames: int = 16, img_size: int = 224,
                patch_size: int = 16, tubelet_size: int = 2, depth: Optional[int] = None,
                pos_embed: str = "3d", drop_path_rate: float = 0.1, fc_drop_rate: float = 0.0,
-               init_scale: float = 0.001, grad_checkpointing: bool = False) -> nn.Module:
-    """Fine-tuning classifier. ``pos_embed="1d"`` gives the VideoMAE / Hugging Face layout."""
+               init_scale: float = 0.001, pool_norm: str = "layer",
+               grad_checkpointing: bool = False) -> nn.Module:
+    """Fine-tuning classifier. ``pos_embed="1d"`` gives the VideoMAE / Hugging Face layout;
+    ``pool_norm="batch"`` standardises the pooled feature per channel (see ``pooled_feature_norm``)."""
     encoder = VisionTransformer(
         pos_embed=pos_embed, attn_bias="qv", final_norm=False, drop_path_rate=drop_path_rate,
         grad_checkpointing=grad_checkpointing,
         **_video_encoder_kwargs(size, img_size, patch_size, num_frames, tubelet_size, depth))
-    return VideoClassifier(encoder, num_classes, fc_drop_rate=fc_drop_rate, init_scale=init_scale)
+    return VideoClassifier(encoder, num_classes, fc_drop_rate=fc_drop_rate, init_scale=init_scale,
+                           pool_norm=pool_norm)
 
 
 FAMILIES = {
