@@ -18,7 +18,7 @@ def pooled_feature_norm(kind: str, dim: int) -> nn.Module:
     "layer" (the reference): LayerNorm across channels. "batch": each channel standardised with
     batch statistics (running ones at test time), as MAE's linear probe does. Why it exists: the
     pooled features of a small or briefly trained encoder are dominated by a part common to
-    every clip (measured on the CPU demo's networks: 7-26x the spread between clips). LayerNorm
+    every clip (measured on the CPU demo's networks: 5-17x the spread between clips). LayerNorm
     keeps that part, so a head needs hundreds of steps to find the spread between clips that
     carries the label; standardising each channel removes it.
     """
