@@ -169,3 +169,36 @@ def test_running_jobs_show_the_stages_they_start(tmp_path, capsys):
         handle.write("== seed 0: later ==\n")
     runner._echo_started()
     assert capsys.readouterr().out == ""
+
+
+def test_a_job_leaves_no_teacher_outputs_in_its_worker(tmp_path, monkeypatch):
+    """The memo serves the students of one job (one seed); the worker's next job is another
+    seed, so the outputs are dropped when a job ends — also when it fails."""
+    import signal
+
+    import mvd.demo.pipeline as pipeline
+    from mvd.demo.jobs import run_job
+    from mvd.teachers import memo
+
+    class FillsTheMemo:
+        def __init__(self, out, settings, record_timings):
+            self.timings = {}
+
+        def chain(self, fail):
+            memo.process_memo(1)(torch.nn.Identity(), torch.ones(4))
+            assert memo._PROCESS_MEMO.bytes > 0
+            if fail:
+                raise RuntimeError("stage failed")
+            return "done"
+
+    monkeypatch.setattr(pipeline, "Demo", FillsTheMemo)
+    monkeypatch.setattr(memo, "_PROCESS_MEMO", None)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        assert run_job(str(tmp_path), None, "chain", (False,), str(tmp_path / "a.log")) == ("done", {})
+        assert memo._PROCESS_MEMO is None
+        with pytest.raises(RuntimeError, match="stage failed"):
+            run_job(str(tmp_path), None, "chain", (True,), str(tmp_path / "b.log"))
+        assert memo._PROCESS_MEMO is None
+    finally:
+        signal.signal(signal.SIGINT, handler)

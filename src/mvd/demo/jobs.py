@@ -65,6 +65,7 @@ def _output_to(log_path: str):
 def run_job(out_dir: str, settings, method: str, args: tuple, log_path: str):
     """In a worker: ``Demo(out_dir, settings).<method>(*args)`` with output in ``log_path``.
     Returns (value, {stage label: seconds} of the stages it ran)."""
+    from ..teachers.memo import release_process_memo
     from .pipeline import Demo
 
     # during a job Ctrl-C acts as in a command run by hand (a training stage saves and stops),
@@ -77,6 +78,7 @@ def run_job(out_dir: str, settings, method: str, args: tuple, log_path: str):
             value = getattr(demo, method)(*args)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        release_process_memo()  # the next job in this process is another seed: other batches
     return value, demo.timings
 
 

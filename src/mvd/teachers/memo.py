@@ -9,7 +9,7 @@ so students trained with and without the memo are identical.
 
 Entries are keyed by the teacher (weights, class, chosen block) and by a digest of the input's
 bytes, and are evicted oldest first beyond a byte budget. One memo per process:
-:func:`process_memo`.
+:func:`process_memo`, dropped by :func:`release_process_memo`.
 """
 from __future__ import annotations
 
@@ -91,3 +91,11 @@ def process_memo(max_mb: int) -> TeacherOutputMemo:
         _PROCESS_MEMO = TeacherOutputMemo(budget)
     _PROCESS_MEMO.max_bytes = max(_PROCESS_MEMO.max_bytes, budget)
     return _PROCESS_MEMO
+
+
+def release_process_memo() -> None:
+    """Drop this process's memo and its outputs. A process that runs unrelated work next (a
+    demo worker moving on to another seed, whose batches differ) would otherwise hold up to the
+    memo's budget of outputs it can no longer reuse."""
+    global _PROCESS_MEMO
+    _PROCESS_MEMO = None
