@@ -87,8 +87,8 @@ class DemoSettings:
 
     @classmethod
     def long(cls) -> "DemoSettings":
-        """Three times the students' and fine-tuning budgets (about three times the time):
-        enough fine-tuning steps for the appearance task to separate the students."""
+        """Three times the students' budget and 3.3 times the fine-tuning one (the README gives
+        what it measured and how long it took)."""
         return cls(student_epochs=15, finetune_epochs=10)
 
     @classmethod
