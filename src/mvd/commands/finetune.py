@@ -30,7 +30,7 @@ from .common import (DataOptions, check_data_files, ensure_synthetic_data, epoch
 @dataclass
 class FinetuneConfig(OptimConfig, DataOptions):
     model: str = option("classifier_base", "classifier registry name")
-    model_options: dict = option({}, "extra classifier options, e.g. {drop_path_rate: 0.1, fc_drop_rate: 0.5}")
+    model_options: dict = option({}, "extra classifier options, e.g. {drop_path_rate: 0.1, fc_drop_rate: 0.5}; pool_norm: batch standardises each pooled channel before the head (small or briefly trained encoders; default layer, the reference's LayerNorm)")
     num_classes: Optional[int] = option(None, "classes; every label must lie in [0, num_classes), checked before training (default: the dataset's count, or the largest training label + 1)")
     init_checkpoint: str = option("", "pretrained weights: an mvd distill/pretrain output or an official file ('' = from scratch)")
     trust_pickle: bool = option(False, "allow arbitrary unpickling of the init checkpoint")
