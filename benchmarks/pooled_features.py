@@ -65,10 +65,10 @@ def fit_head(train_x, train_y, test_x, test_y, standardize: bool, steps=(50, 100
 def measure(checkpoint: Path, train, test) -> dict:
     import mvd
     from mvd.checkpoint import read_checkpoint
-    from mvd.checkpoint.load import load_into
+    from mvd.checkpoint.load import load_into, source_positions
     (train_x, train_y), (test_x, test_y) = train, test
-    raw = read_checkpoint(checkpoint)  # read once: its config says which positions it learned
-    positions = mvd.create_model(raw.mvd_config["name"], **raw.mvd_config["kwargs"]).encoder.pos_embed_kind
+    raw = read_checkpoint(checkpoint)  # read once
+    positions = source_positions(raw)  # the pixel baseline's are 1D
     classifier = mvd.create_model("classifier_tiny", num_classes=int(train_y.max()) + 1,
                                   num_frames=8, img_size=32, patch_size=8, depth=4, pos_embed=positions)
     load_into(classifier, raw)

@@ -35,7 +35,7 @@ class VideoClassifier(nn.Module):
         PRETRAINING_ONLY_KEYS + (
             ("encoder.norm.", "the classifier normalises after mean pooling (fc_norm); the "
                               "encoder's final LayerNorm has no counterpart"),),
-        (("fc_norm.", "new pooled-feature LayerNorm, initialised fresh"),
+        (("fc_norm.", "new pooled-feature normalisation (LayerNorm or BatchNorm), initialised fresh"),
          ("head.", "new classification head, initialised fresh")))
     def __init__(self, encoder: VisionTransformer, num_classes: int, fc_drop_rate: float = 0.0,
                  init_scale: float = 0.001, pool_norm: str = "layer"):
