@@ -30,3 +30,12 @@ def test_batch_pool_norm_needs_two_clips_per_batch(synth, tmp_path, capsys):
                  "--batch-size", "1", "--epochs", "1"])
     assert code == 2 and "at least 2 clips per batch" in capsys.readouterr().err
     assert not (tmp_path / "ft" / "model.safetensors").exists()
+
+
+def test_a_bad_classifier_option_is_a_one_line_error(synth, tmp_path, capsys):
+    for options, message in (('{"depth": 1, "pool_norm": "group"}', "pool_norm must be one of"),
+                             ('{"depthh": 1}', "does not take ['depthh']")):
+        code = main(["finetune", "--output-dir", str(tmp_path / "ft"), *data_args(synth), "--model",
+                     "classifier_tiny", "--model-options", options, "--batch-size", "2", "--epochs", "1"])
+        err = capsys.readouterr().err
+        assert code == 2 and "model_options: " in err and message in err and "Traceback" not in err

@@ -103,8 +103,11 @@ def build_classifier(cfg: FinetuneConfig, num_classes: int, is_main: bool):
         trained_with = source_positions(raw)
         if trained_with and "pos_embed" not in options:
             options["pos_embed"] = trained_with
-    model = create_model(cfg.model, num_classes=num_classes, num_frames=cfg.num_frames,
-                         img_size=cfg.input_size, **options)
+    try:
+        model = create_model(cfg.model, num_classes=num_classes, num_frames=cfg.num_frames,
+                             img_size=cfg.input_size, **options)
+    except (TypeError, ValueError) as error:  # an unknown option or a value the model refuses
+        raise ConfigError(f"model_options: {error}") from None
     if raw is not None:
         try:
             report = load_into(model, raw)
