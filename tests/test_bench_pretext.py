@@ -1,0 +1,39 @@
+"""The pretext benchmark's measure: background patches are left out, and R² is 1 for a perfect
+reconstruction, 0 for predicting zero, whatever the background patches hold."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")
+
+
+@pytest.fixture
+def pretext():
+    sys.path.insert(0, BENCHMARKS)
+    import pixel_pretext_r2
+    yield pixel_pretext_r2
+    sys.path.remove(BENCHMARKS)
+
+
+def test_background_patches_are_not_content(pretext):
+    flat = torch.full((2, 64, 3), -2.0)
+    flat[..., 1] = -1.5  # channels differ, but no channel varies over the patch
+    stroke = flat.clone()
+    stroke[0, :8, :] = 2.0
+    patches = torch.stack([flat, stroke]).flatten(-2)
+    assert pretext.shows_content(patches).tolist() == [[False, False], [True, False]]
+
+
+def test_r2_counts_content_patches_only(pretext):
+    target = torch.randn(4, 10, 12)
+    content = torch.tensor([True, False] * 5).expand(4, -1)
+    assert pretext.content_r2(target, target, content) == pytest.approx(1.0)
+    assert pretext.content_r2(torch.zeros_like(target), target, content) == pytest.approx(0.0)
+    wrong_background = target.clone()
+    wrong_background[:, 1::2] += 5.0
+    assert pretext.content_r2(wrong_background, target, content) == pytest.approx(1.0)
+    assert pretext.content_r2(0.5 * target, target, content) == pytest.approx(0.75, abs=1e-5)
