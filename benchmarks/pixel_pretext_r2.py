@@ -86,7 +86,9 @@ def evaluate(run: Path, root: Path) -> dict:
     return {"run": str(run), "model": cfg["model"], "model_options": cfg["model_options"],
             "mask_type": cfg.get("mask_type", "random") if video else "random",
             "mask_ratio": cfg.get("mask_ratio") if video else 0.75,
-            "normalize_pixels": cfg.get("normalize_pixels", True),
+            "normalize_pixels": cfg.get("normalize_pixels", True), "epochs": cfg.get("epochs"),
+            "batch_size": cfg.get("batch_size"), "data": cfg.get("data"),
+            "num_frames": cfg.get("num_frames"), "sampling_rate": cfg.get("sampling_rate"),
             "content_share": float(has_content.float().mean()),
             "r2_content": content_r2(prediction, target, has_content)}
 
@@ -98,10 +100,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pixel_pretext_r2.json")
     args = parser.parse_args()
     rows = [evaluate(run, args.data_root) for run in args.runs]
-    print(f"{'run':<40} {'model':<14} {'mask':<12} {'content':>8} {'R2 content':>10}")
+    print(f"{'run':<32} {'model':<14} {'mask':<12} {'epochs':>6} {'content':>8} {'R2 content':>10}")
     for row in rows:
         mask = f"{row['mask_type']} {row['mask_ratio']}"
-        print(f"{row['run']:<40} {row['model']:<14} {mask:<12} {row['content_share']:>8.3f} {row['r2_content']:>10.3f}")
+        print(f"{row['run']:<32} {row['model']:<14} {mask:<12} {row['epochs']:>6} "
+              f"{row['content_share']:>8.3f} {row['r2_content']:>10.3f}")
     write_results(args.out, {"clips": CLIPS, "rows": rows})
 
 
