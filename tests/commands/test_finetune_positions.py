@@ -39,3 +39,21 @@ def test_a_bad_classifier_option_is_a_one_line_error(synth, tmp_path, capsys):
                      "classifier_tiny", "--model-options", options, "--batch-size", "2", "--epochs", "1"])
         err = capsys.readouterr().err
         assert code == 2 and "model_options: " in err and message in err and "Traceback" not in err
+
+
+
+def test_a_bad_classifier_option_fails_before_the_videos_are_read(synth, tmp_path, capsys):
+    """Every listed video is corrupt: the option error comes first, not the data check's verdict."""
+    import shutil
+    root = tmp_path / "corrupt"
+    shutil.copytree(synth / "appearance", root / "appearance")
+    (root / "videos").mkdir()
+    for video in (synth / "videos").iterdir():
+        (root / "videos" / video.name).write_bytes(b"not a video")
+    args = ["finetune", "--output-dir", str(tmp_path / "ft"), *data_args(synth)[:2], "--data-root",
+            str(root), *data_args(synth)[4:], "--model", "classifier_tiny", "--batch-size", "2",
+            "--epochs", "1"]
+    assert main(args + ["--model-options", '{"depthh": 1}']) == 2
+    assert "model_options: " in capsys.readouterr().err
+    assert main(args + ["--model-options", '{"depth": 1}']) != 0  # with a good option: the data check refuses
+    assert "model_options" not in capsys.readouterr().err

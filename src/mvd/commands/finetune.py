@@ -124,6 +124,8 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     ensure_synthetic_data(cfg, dist.is_main)
     source = resolve_data_path(cfg)
     train_samples, val_samples, num_classes = labelled_splits(cfg, source)
+    # Before the data check, which reads every file: a bad model option fails in a second.
+    model = build_classifier(cfg, num_classes, dist.is_main)
     defaults = dataset_defaults(cfg.dataset)
     common = dict(sampling=cfg.sampling or defaults["sampling"], num_frames=cfg.num_frames,
                   stride=cfg.sampling_rate, input_size=cfg.input_size, backend=cfg.backend,
@@ -148,7 +150,6 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     if val_set is not None:
         val_loader = build_loader(val_set, cfg.batch_size, train=False, num_workers=cfg.num_workers,
                                   seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    model = build_classifier(cfg, num_classes, dist.is_main)
     use_mixup = cfg.mixup > 0 or cfg.cutmix > 0
     mixer = Mixup(num_classes, cfg.mixup, cfg.cutmix, cfg.mixup_prob, cfg.mixup_switch_prob,
                   cfg.smoothing, reference_cutmix=cfg.reference_cutmix) if use_mixup else None
