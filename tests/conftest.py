@@ -14,6 +14,17 @@ torch.set_num_threads(2)
 # the commands it starts the interactive default whatever shell launched the suite.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")
+
+
+@pytest.fixture
+def benchmarks_on_path():
+    """benchmarks/ is a folder of scripts, not a package: importable for one test."""
+    sys.path.insert(0, BENCHMARKS)
+    yield
+    sys.path.remove(BENCHMARKS)
+
+
 # Tiny clip geometry used across model tests: 4 frames of 32x32 -> token grid (2, 2, 2).
 FRAMES, SIZE = 4, 32
 

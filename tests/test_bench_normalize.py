@@ -3,21 +3,15 @@ lookup that is not bit-identical to the arithmetic."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 import torch
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")
-
 
 @pytest.fixture
-def normalize_speed():
-    sys.path.insert(0, BENCHMARKS)
+def normalize_speed(benchmarks_on_path):
     import normalize_speed
-    yield normalize_speed
-    sys.path.remove(BENCHMARKS)
+    return normalize_speed
 
 
 def test_rows_are_timed_and_written(normalize_speed, tmp_path):

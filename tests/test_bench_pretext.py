@@ -2,21 +2,15 @@
 reconstruction, 0 for predicting zero, whatever the background patches hold."""
 from __future__ import annotations
 
-import os
-import sys
 
 import pytest
 import torch
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")
-
 
 @pytest.fixture
-def pretext():
-    sys.path.insert(0, BENCHMARKS)
+def pretext(benchmarks_on_path):
     import pixel_pretext_r2
-    yield pixel_pretext_r2
-    sys.path.remove(BENCHMARKS)
+    return pixel_pretext_r2
 
 
 def test_background_patches_are_not_content(pretext):
