@@ -58,6 +58,9 @@ def evaluate(run: Path, root: Path) -> dict:
     from mvd.masking import random_mask
     from mvd.models.registry import create_model
     cfg = yaml.safe_load((run / "config.yaml").read_text())
+    if not cfg.get("normalize_pixels", True):  # raw targets are not zero-mean: R² against 0 says nothing
+        raise SystemExit(f"{run}: trained on raw pixels (normalize_pixels: false); this measure "
+                         f"needs per-patch normalised targets")
     video = cfg["model"].startswith("videomae_")
     extra = {"num_frames": cfg["num_frames"]} if video else {}
     model = create_model(cfg["model"], img_size=cfg["input_size"], **extra, **cfg["model_options"])
