@@ -8,7 +8,7 @@ normalisation maps them to exactly zero, MAE's over all values to one fixed chan
 this reads each run's ``config.yaml`` + ``model.safetensors``, reconstructs 128 training clips
 (VideoMAE: one view each, the run's own mask kind and ratio; MAE: the 4th frame of each clip as
 an image, 75 % random masking) and reports, over the masked patches that show handwriting only
-(some channel's pixel std > 0.1 in the normalised input), R² = 1 - error / error of predicting
+(some channel's std over the patch > 0.1, pixels in [0, 1]; the same rule for both models), R² = 1 - error / error of predicting
 zero, i.e. the share of the content's (unit) variance the model reconstructs. 0 means it learned
 nothing beyond "black stays black". Writes results/pixel_pretext_r2.json.
 """
@@ -40,8 +40,8 @@ def clip_dataset(root: Path, cfg: dict, patch: int, tubelet: int):
 
 
 def shows_content(raw_patches: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
-    """(..., P*3) unnormalised patches in (.., c) order -> bool (...): some channel varies over
-    the patch, i.e. the patch shows handwriting and is not plain background."""
+    """(..., P*3) patches of [0, 1] pixels in (.., c) order -> bool (...): some channel varies
+    over the patch, i.e. the patch shows handwriting and is not plain background."""
     return raw_patches.unflatten(-1, (-1, 3)).std(-2).amax(-1) > threshold
 
 
@@ -75,21 +75,22 @@ def evaluate(run: Path, root: Path) -> dict:
         if video:
             x = torch.stack([item[0] for item in items])
             mask = torch.stack([item[-1] for item in items]).bool()
-            target = video_pixel_targets(x, patch, tubelet, cfg.get("normalize_pixels", True))
-            raw = video_pixel_targets(x, patch, tubelet, normalize=False)
+            target = video_pixel_targets(x, patch, tubelet)
         else:
             x = torch.stack([item[0][:, 3] for item in items])
             mask = random_mask(x.shape[0], (cfg["input_size"] // patch) ** 2, 0.75)
-            target = image_pixel_targets(x, patch, cfg.get("normalize_pixels", True))
-            raw = image_pixel_targets(x, patch, normalize=False)
+            target = image_pixel_targets(x, patch)
+        # [0, 1] pixels per patch, for either model (an image is a clip of one frame)
+        raw = video_pixel_targets(x if video else x[:, :, None], patch, tubelet if video else 1,
+                                  normalize=False)
         prediction = model(x, mask)
         target = target[mask].reshape(prediction.shape)
         raw = raw[mask].reshape(prediction.shape)
-        has_content = shows_content(raw)  # std in ImageNet-normalised units
+        has_content = shows_content(raw)
     return {"run": str(run), "model": cfg["model"], "model_options": cfg["model_options"],
             "mask_type": cfg.get("mask_type", "random") if video else "random",
             "mask_ratio": cfg.get("mask_ratio") if video else 0.75,
-            "normalize_pixels": cfg.get("normalize_pixels", True), "epochs": cfg.get("epochs"),
+            "epochs": cfg.get("epochs"),
             "batch_size": cfg.get("batch_size"), "data": cfg.get("data"),
             "num_frames": cfg.get("num_frames"), "sampling_rate": cfg.get("sampling_rate"),
             "content_share": float(has_content.float().mean()),

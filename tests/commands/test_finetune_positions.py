@@ -41,7 +41,6 @@ def test_a_bad_classifier_option_is_a_one_line_error(synth, tmp_path, capsys):
         assert code == 2 and "model_options: " in err and message in err and "Traceback" not in err
 
 
-
 def test_a_bad_classifier_option_fails_before_the_videos_are_read(synth, tmp_path, capsys):
     """Every listed video is corrupt: the option error comes first, not the data check's verdict."""
     import shutil
