@@ -31,6 +31,10 @@ class PixelPretrainConfig(OptimConfig, DataOptions):
     normalize_pixels: bool = option(True, "regress per-patch normalised pixels (norm_pix_loss)")
     num_sample: int = option(1, "repeated augmentation: views per decoded clip (videos only)")
     frames_per_clip: int = option(4, "pretrain-image on videos: frames taken from each sampled clip as images")
+    init_from: str = option("", "start from this checkpoint's weights (a model of the same shape; "
+                                "the clip length may differ), with a fresh optimizer and schedule: "
+                                "e.g. continue a teacher pretrained on shorter clips. A resumed run "
+                                "restores its own weights instead")
     device: str = option("auto", "auto, cpu or cuda")
 
     def validate(self) -> None:
@@ -40,9 +44,21 @@ class PixelPretrainConfig(OptimConfig, DataOptions):
         check(self.num_sample >= 1 and self.frames_per_clip >= 1, "num_sample and frames_per_clip must be >= 1")
 
 
+def initialise(model: torch.nn.Module, cfg: PixelPretrainConfig, dist) -> None:
+    """Load ``init_from`` (strict: every weight must fit). Position tables are fixed and rebuilt
+    for this run's grid, so a model trained on shorter clips continues on longer ones."""
+    if not cfg.init_from:
+        return
+    from ..checkpoint.load import load_checkpoint
+    report = load_checkpoint(model, cfg.init_from)
+    if dist.is_main:
+        print(f"initialised from {cfg.init_from}: {len(report.loaded)} tensors")
+
+
 def pretrain_video(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
     check(cfg.model.startswith("videomae_"), f"pretrain-video trains videomae_* models, got {cfg.model}")
     model = create_model(cfg.model, num_frames=cfg.num_frames, img_size=cfg.input_size, **cfg.model_options)
+    initialise(model, cfg, dist)
     patch, tubelet = model.patch_size, model.tubelet_size
     dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.num_frames,
                                               patch_size=patch, tubelet_size=tubelet)
@@ -98,6 +114,7 @@ def batch_images(batch) -> torch.Tensor:
 def pretrain_image(cfg: PixelPretrainConfig, dist, output_dir: Path) -> int:
     check(cfg.model.startswith("mae_"), f"pretrain-image trains mae_* models, got {cfg.model}")
     model = create_model(cfg.model, img_size=cfg.input_size, **cfg.model_options)
+    initialise(model, cfg, dist)
     patch = model.patch_size
     dataset, loader, images_per_batch = image_pretraining_data(cfg, dist, patch)
     tokens = (cfg.input_size // patch) ** 2
