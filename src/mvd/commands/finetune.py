@@ -14,7 +14,7 @@ from tqdm import tqdm
 from ..checkpoint.io import CheckpointError, read_checkpoint
 from ..checkpoint.load import load_into, source_positions
 from ..data.annotations import check_labels, declared_num_classes, load_annotations
-from ..data.datasets import RANDAUGMENT_BACKENDS, FinetuneDataset, dataset_defaults
+from ..data.datasets import AUGMENT_PLACES, RANDAUGMENT_BACKENDS, FinetuneDataset, dataset_defaults
 from ..data.loader import build_loader
 from ..data.transforms import batch_to_device
 from ..data.mixup import Mixup, soft_target_cross_entropy
@@ -39,6 +39,7 @@ class FinetuneConfig(OptimConfig, DataOptions):
     lr_batch_includes_repeats: bool = option(True, "count repeated views (num_sample) in lr scaling; false = the official fine-tuning, which leaves them out")
     randaugment: Optional[str] = option("rand-m7-n4-mstd0.5-inc1", "video RandAugment policy (none to disable)")
     randaugment_backend: str = option("pil", "how RandAugment runs: pil = the reference's PIL ops frame by frame, exact; tensor = all frames at once on tensors, several times faster, the same draws, pointwise ops exact, geometric ops (rotate, shear, translate) bilinear instead of bicubic")
+    augment_on: str = option("worker", "where training clips are augmented. worker: in the DataLoader workers (RandAugment, crop, resize, flip, normalisation, erasing). device: the workers only decode and draw each view's random plan (RandAugment ops and magnitudes, crop box, flip, erasing box and noise seed) and ship the 8-bit full frames; the training process applies the plans on the training device in batched tensor code (on a GPU the workers are then free to decode; on a CPU run the main process does the work). The samples are the worker path's with randaugment_backend tensor and pixel_format uint8, the draws unchanged: bit-identical on the CPU, up to float rounding (a grey level) on a GPU. device needs pixel_format uint8 and, unless randaugment is none, randaugment_backend tensor")
     reprob: float = option(0.25, "cube random erasing probability")
     rrc_scale: tuple[float, ...] = option((0.08, 1.0), "random resized crop: area range of the crop, as a fraction of the frame")
     flip: Optional[bool] = option(None, "horizontal flip (default: per dataset, off for ssv2)")
@@ -66,6 +67,14 @@ class FinetuneConfig(OptimConfig, DataOptions):
         check(self.sampling in (None, "dense", "uniform"), f"sampling must be dense or uniform, got {self.sampling!r}")
         check(self.randaugment_backend in RANDAUGMENT_BACKENDS,
               f"randaugment_backend must be one of {', '.join(RANDAUGMENT_BACKENDS)}, got {self.randaugment_backend!r}")
+        check(self.augment_on in AUGMENT_PLACES,
+              f"augment_on must be one of {', '.join(AUGMENT_PLACES)}, got {self.augment_on!r}")
+        if self.augment_on == "device":
+            check(self.pixel_format == "uint8",
+                  "augment_on device crops and resizes 8-bit pixels: set pixel_format uint8 too")
+            check(self.randaugment in (None, "", "none") or self.randaugment_backend == "tensor",
+                  "augment_on device applies RandAugment with the tensor ops: set randaugment_backend "
+                  "tensor too (or randaugment none)")
         check(0 <= self.smoothing < 1, "smoothing must be in [0, 1)")
         check(self.model_options.get("pool_norm") != "batch" or self.batch_size >= 2,
               "pool_norm: batch standardises the pooled features with each batch's statistics, "
@@ -135,7 +144,7 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
     train_set = FinetuneDataset(train_samples, mode="train", num_sample=cfg.num_sample,
                                 flip=defaults["flip"] if cfg.flip is None else cfg.flip,
                                 randaugment=cfg.randaugment if cfg.randaugment not in ("", "none") else None,
-                                randaugment_backend=cfg.randaugment_backend,
+                                randaugment_backend=cfg.randaugment_backend, augment_on=cfg.augment_on,
                                 reprob=cfg.reprob, rrc_scale=tuple(cfg.rrc_scale),
                                 pixel_format=cfg.pixel_format, **common)
     check_data_files(cfg, train_set, dist)
@@ -155,7 +164,11 @@ def finetune(cfg: FinetuneConfig, dist, output_dir: Path) -> int:
                   cfg.smoothing, reference_cutmix=cfg.reference_cutmix) if use_mixup else None
 
     def loss_fn(module, batch):
-        clips, labels = batch_to_device(batch[:2], dist.device)
+        if cfg.augment_on == "device":  # planned views: augmented here, on the device
+            clips = train_set.augment_batch(batch, dist.device)
+            labels = batch.labels.to(dist.device, non_blocking=True)
+        else:
+            clips, labels = batch_to_device(batch[:2], dist.device)
         if mixer is None:
             return F.cross_entropy(module(clips), labels, label_smoothing=cfg.smoothing), {}
         # Mixing draws come from the global torch RNG, which checkpoints save and restore.

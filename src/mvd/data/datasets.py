@@ -23,9 +23,10 @@ from ..masking import make_mask
 from . import sampling
 from .annotations import Sample
 from .decode import open_video
+from .device_augment import PlannedBatch, apply_plans, plan_view
 from .erasing import cube_random_erase
 from .errors import DataError, DecodeError, VideoDecodeError
-from .randaugment import VideoRandAugment
+from .randaugment import FILL, VideoRandAugment
 from .robust import FailureTracker, load_with_replacement
 from .transforms import (PIXEL_FORMATS, center_crop, crop, crop_pixels, frames_to_tensor, hflip,
                          multiscale_crop_box, normalize, normalize_uint8, random_resized_crop_box,
@@ -328,6 +329,7 @@ class PretrainDataset(VideoDataset):
 
 
 RANDAUGMENT_BACKENDS = ("pil", "tensor")
+AUGMENT_PLACES = ("worker", "device")
 
 
 class FinetuneDataset(VideoDataset):
@@ -341,6 +343,11 @@ class FinetuneDataset(VideoDataset):
     geometric ops bilinear instead of bicubic; several times faster).
     ``pixel_format="uint8"`` crops and resizes 8-bit pixels; clips still leave normalised,
     because random erasing writes its noise in normalised units.
+    ``augment_on="device"`` (train only; needs ``pixel_format="uint8"`` and, with RandAugment,
+    ``randaugment_backend="tensor"``): the item is (uint8 frames (T, H, W, 3), list of
+    ``device_augment.ViewPlan``, list of labels), one plan per view drawn as the worker path
+    draws it; ``loader.build_loader`` collates with ``planned_collate`` and ``augment_batch``
+    applies the plans where the model runs, giving that path's clips (bit-identical on the CPU).
     ``mode='val'``: training temporal sampling with a per-video seed that does not change with
     the epoch (so validation is comparable across epochs), short-side resize, centre crop.
     ``sampling``: 'dense' (K400/UCF/HMDB) or 'uniform' (SSv2, TSN segments).
@@ -351,7 +358,7 @@ class FinetuneDataset(VideoDataset):
                  short_side_size: Optional[int] = None, num_sample: int = 1, flip: bool = True,
                  randaugment: Optional[str] = "rand-m7-n4-mstd0.5-inc1", reprob: float = 0.25,
                  rrc_scale: tuple[float, float] = (0.08, 1.0), min_frames: int = 1,
-                 randaugment_backend: str = "pil", **kwargs):
+                 randaugment_backend: str = "pil", augment_on: str = "worker", **kwargs):
         super().__init__(samples, min_frames=min_frames, **kwargs)
         if mode not in ("train", "val"):
             raise ValueError(f"mode must be 'train' or 'val', got {mode!r}")
@@ -368,6 +375,21 @@ class FinetuneDataset(VideoDataset):
         self.flip, self.reprob, self.rrc_scale = flip, reprob, tuple(rrc_scale)
         self.randaugment = VideoRandAugment.from_string(randaugment) if randaugment else None
         self.randaugment_backend = randaugment_backend
+        self.augment_on = augment_on
+        self._check_augment_on()
+
+    def _check_augment_on(self) -> None:
+        if self.augment_on not in AUGMENT_PLACES:
+            raise ValueError(f"augment_on must be one of {AUGMENT_PLACES}, got {self.augment_on!r}")
+        if self.augment_on == "worker":
+            return
+        if self.mode != "train":
+            raise ValueError("augment_on='device' applies training augmentation; mode 'val' has none")
+        if self.pixel_format != "uint8":
+            raise ValueError("augment_on='device' crops and resizes 8-bit pixels: it needs pixel_format='uint8'")
+        if self.randaugment is not None and self.randaugment_backend != "tensor":
+            raise ValueError("augment_on='device' applies RandAugment with the tensor ops: it needs "
+                             "randaugment_backend='tensor' (or no randaugment)")
 
     def item_rng(self, index: int) -> np.random.Generator:
         if self.mode == "val":
@@ -385,10 +407,28 @@ class FinetuneDataset(VideoDataset):
             clip = short_side_resize(frames_to_tensor(frames), self.short_side_size)
             return to_cthw(normalize(center_crop(clip, self.input_size))), sample.label
         gen = self.torch_generator(rng)
+        if self.augment_on == "device":
+            return self.plan(frames, rng, gen, sample.label)
         clips = [self.augment(frames, rng, gen) for _ in range(self.num_sample)]
         if self.num_sample == 1:
             return clips[0], sample.label
         return clips, [sample.label] * self.num_sample
+
+    def plan(self, frames: np.ndarray, rng: np.random.Generator, gen: torch.Generator, label: int):
+        """The device path's item: the frames as they are and each view's plan, drawn from
+        ``rng`` and ``gen`` as ``augment`` draws (the frames are never modified)."""
+        plans = [plan_view(frames.shape, rng, gen, size=self.input_size, randaugment=self.randaugment,
+                           rrc_scale=self.rrc_scale, flip=self.flip, reprob=self.reprob,
+                           more_views=view + 1 < self.num_sample)
+                 for view in range(self.num_sample)]
+        clip = torch.from_numpy(np.require(frames, requirements=("C", "W")))
+        return clip, plans, [label] * self.num_sample
+
+    def augment_batch(self, batch: PlannedBatch, device) -> torch.Tensor:
+        """A collated batch of planned items (``augment_on="device"``) -> normalised float32
+        clips (V, 3, T, S, S) on ``device``."""
+        fill = self.randaugment.fill if self.randaugment is not None else FILL
+        return apply_plans(batch, device, size=self.input_size, fill=fill)
 
     def augment(self, frames: np.ndarray, rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
         if self.randaugment is not None and self.randaugment_backend == "tensor":
@@ -457,5 +497,5 @@ class MultiViewDataset(VideoDataset):
                 torch.tensor(splits))
 
 
-__all__ = ["DATASET_DEFAULTS", "FinetuneDataset", "PretrainDataset", "MultiViewDataset", "RANDAUGMENT_BACKENDS", "SampleDataset",
+__all__ = ["AUGMENT_PLACES", "DATASET_DEFAULTS", "FinetuneDataset", "PretrainDataset", "MultiViewDataset", "RANDAUGMENT_BACKENDS", "SampleDataset",
            "VideoDataset", "dataset_defaults"]

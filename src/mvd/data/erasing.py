@@ -24,12 +24,19 @@ def random_erasing_box(height: int, width: int, rng: np.random.Generator,
     return None
 
 
+def erase_draw(height: int, width: int, rng: np.random.Generator, probability: float = 0.25,
+               **box_kwargs) -> Optional[tuple[int, int, int, int]]:
+    """The coin and the box ``cube_random_erase`` draws from ``rng`` (None: nothing erased), for
+    a caller that erases later, elsewhere (``device_augment``)."""
+    if probability <= 0 or rng.random() > probability:
+        return None
+    return random_erasing_box(height, width, rng, **box_kwargs)
+
+
 def cube_random_erase(clip: torch.Tensor, rng: np.random.Generator, generator: torch.Generator,
                       probability: float = 0.25, **box_kwargs) -> torch.Tensor:
     """Erase in place on a normalised (T, C, H, W) clip with per-pixel normal noise."""
-    if probability <= 0 or rng.random() > probability:
-        return clip
-    box = random_erasing_box(clip.shape[-2], clip.shape[-1], rng, **box_kwargs)
+    box = erase_draw(clip.shape[-2], clip.shape[-1], rng, probability, **box_kwargs)
     if box is not None:
         top, left, h, w = box
         noise = torch.randn(clip.shape[0], clip.shape[1], h, w, generator=generator,
@@ -38,4 +45,4 @@ def cube_random_erase(clip: torch.Tensor, rng: np.random.Generator, generator: t
     return clip
 
 
-__all__ = ["cube_random_erase", "random_erasing_box"]
+__all__ = ["cube_random_erase", "erase_draw", "random_erasing_box"]

@@ -129,10 +129,14 @@ def build_loader(dataset, batch_size: int, *, train: bool, collate_fn: Optional[
                  num_workers: int = 0, seed: int = 0, rank: int = 0, world_size: int = 1,
                  pin_memory: bool = False, prefetch_factor: Optional[int] = None) -> EpochLoader:
     """Training loaders shuffle and drop the last partial batch; evaluation loaders do neither.
+    The collate follows the dataset (a fine-tuning set with ``augment_on="device"``: planned
+    views, ``device_augment.planned_collate``).
     ``prefetch_factor``: batches in flight per worker (None: PyTorch's 2)."""
     if collate_fn is None:
         from .datasets import PretrainDataset, MultiViewDataset
+        from .device_augment import planned_collate
         collate_fn = (pretrain_collate if isinstance(dataset, PretrainDataset) else
+                      planned_collate if getattr(dataset, "augment_on", "worker") == "device" else
                       multiview_collate if isinstance(dataset, MultiViewDataset) else finetune_collate)
     return EpochLoader(dataset, batch_size, shuffle=train, drop_last=train, collate_fn=collate_fn,
                        num_workers=num_workers, seed=seed, rank=rank, world_size=world_size,
