@@ -40,7 +40,8 @@ class ViewPlan:
     crop: Box  # random resized crop, on the full frames
     flip: bool  # horizontal flip of the resized view
     erase: Optional[Box] = None  # cube erasing box on the S x S view (None: not erased)
-    noise_state: Optional[torch.Tensor] = None  # CPU generator state the erasing noise comes from
+    noise_state: Optional[bytes] = None  # CPU generator state the erasing noise comes from (bytes:
+    # pickled inline between processes, not one shared-memory segment per erased view)
 
 
 def plan_view(frames_shape: Sequence[int], rng: np.random.Generator, generator: torch.Generator, *,
@@ -58,7 +59,7 @@ def plan_view(frames_shape: Sequence[int], rng: np.random.Generator, generator: 
     erase = erase_draw(size, size, rng, reprob)
     if erase is None:
         return ViewPlan(ops, crop, flipped)
-    state = generator.get_state()
+    state = generator.get_state().numpy().tobytes()
     if more_views:
         torch.randn(frames, 3, erase[2], erase[3], generator=generator)
     return ViewPlan(ops, crop, flipped, erase, state)
@@ -113,7 +114,7 @@ def _view(frames: torch.Tensor, plan: ViewPlan, size: int, fill: Fill) -> torch.
 def _erase_(clip: torch.Tensor, plan: ViewPlan) -> None:
     """The plan's cube erasing, in place on one normalised (3, T, S, S) view."""
     top, left, h, w = plan.erase
-    generator = torch.Generator().set_state(plan.noise_state)
+    generator = torch.Generator().set_state(torch.frombuffer(bytearray(plan.noise_state), dtype=torch.uint8))
     noise = torch.randn(clip.shape[1], clip.shape[0], h, w, generator=generator, dtype=clip.dtype)
     clip.transpose(0, 1)[..., top:top + h, left:left + w] = noise.to(clip.device, non_blocking=True)
 
