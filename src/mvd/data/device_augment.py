@@ -61,7 +61,7 @@ def plan_view(frames_shape: Sequence[int], rng: np.random.Generator, generator: 
         return ViewPlan(ops, crop, flipped)
     state = generator.get_state().numpy().tobytes()
     if more_views:
-        torch.randn(frames, 3, erase[2], erase[3], generator=generator)
+        torch.randn(frames, 3, erase[2], erase[3], generator=generator, dtype=torch.float32)
     return ViewPlan(ops, crop, flipped, erase, state)
 
 

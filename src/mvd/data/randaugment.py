@@ -3,8 +3,8 @@
 For each of ``num_ops`` ops (chosen with replacement) the firing coin, the magnitude
 ~ N(m, mstd) clipped to [0, 10] and the sign are drawn once and reused on every frame, so all
 frames of a clip get exactly the same transform. Frames are PIL images at full resolution
-(``__call__``), or one uint8 (T, H, W, 3) tensor for the whole clip (``apply_tensor``, the ops of
-``randaugment_tensor``: several times faster, the same draws).
+(``__call__``), or one uint8 (T, H, W, 3) tensor for the whole clip on any device
+(``apply_tensor``, the ops of ``randaugment_tensor``: several times faster, the same draws).
 """
 from __future__ import annotations
 
