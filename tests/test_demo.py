@@ -41,6 +41,11 @@ def test_quick_demo_end_to_end_and_resume(tmp_path, capsys):
     assert set(results["teachers"]) == {"image", "video"}
     # the image teacher was pretrained on still images, not on video frames
     assert "images/train.csv" in (tmp_path / "teachers" / "image" / "config.yaml").read_text()
+    # the video teacher learned on 2-frame clips first, then continued from them on 8 frames
+    short = (tmp_path / "teachers" / "video_short" / "config.yaml").read_text()
+    video = (tmp_path / "teachers" / "video" / "config.yaml").read_text()
+    assert "num_frames: 2" in short and "num_frames: 8" in video
+    assert f"init_from: {tmp_path / 'teachers' / 'video_short' / 'model.safetensors'}" in video
     assert results["data"]["classes"] == {"appearance": 10, "motion": 8}
     text = (tmp_path / "results.md").read_text()
     assert "co-teaching, raw targets (paper)" in text and "Frame-order control" in text

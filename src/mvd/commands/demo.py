@@ -46,6 +46,11 @@ def demo(args: argparse.Namespace) -> int:
     for name in _EPOCH_FLAGS:
         if getattr(args, name):
             setattr(settings, name, getattr(args, name))
+    if args.video_teacher_short_clip_epochs is not None:
+        if args.video_teacher_short_clip_epochs < 0:
+            print("mvd demo: --video-teacher-short-clip-epochs must be 0 or more", file=sys.stderr)
+            return 2
+        settings.video_teacher_short_clip_epochs = args.video_teacher_short_clip_epochs
     if args.extra_teacher:
         try:
             settings.extra_teachers = tuple(extra_teachers(args.extra_teacher))
@@ -102,6 +107,10 @@ def register(subparsers) -> None:
     parser.add_argument("--teacher-epochs", type=int, help="stage-1 epochs of both teachers (sets the two below)")
     parser.add_argument("--image-teacher-epochs", type=int, help="stage-1 epochs of the image teacher (default 20)")
     parser.add_argument("--video-teacher-epochs", type=int, help="stage-1 epochs of the video teacher (default 25)")
+    parser.add_argument("--video-teacher-short-clip-epochs", type=int,
+                        help="epochs of the video teacher on 2-frame clips before its 8-frame epochs "
+                             "(default 73; 0: 8-frame clips only, as VideoMAE trains, a teacher that "
+                             "at this scale learns nothing but the mean patch)")
     parser.add_argument("--student-epochs", type=int, help="stage-2 epochs of each student (default 5)")
     parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per student and task (default 3)")
     parser.add_argument("--extra-teacher", action="append", metavar="JSON",
