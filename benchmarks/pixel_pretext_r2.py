@@ -93,6 +93,7 @@ def evaluate(run: Path, root: Path) -> dict:
             "epochs": cfg.get("epochs"),
             "batch_size": cfg.get("batch_size"), "data": cfg.get("data"),
             "num_frames": cfg.get("num_frames"), "sampling_rate": cfg.get("sampling_rate"),
+            "init_from": cfg.get("init_from") or None,  # a run continued from another's weights
             "content_share": float(has_content.float().mean()),
             "r2_content": content_r2(prediction, target, has_content)}
 
@@ -104,10 +105,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pixel_pretext_r2.json")
     args = parser.parse_args()
     rows = [evaluate(run, args.data_root) for run in args.runs]
-    print(f"{'run':<32} {'model':<14} {'mask':<12} {'epochs':>6} {'content':>8} {'R2 content':>10}")
+    print(f"{'run':<32} {'model':<14} {'frames':>6} {'mask':<12} {'epochs':>6} {'batch':>5} "
+          f"{'continued':>9} {'content':>8} {'R2 content':>10}")
     for row in rows:
         mask = f"{row['mask_type']} {row['mask_ratio']}"
-        print(f"{row['run']:<32} {row['model']:<14} {mask:<12} {row['epochs']:>6} "
+        frames = row["num_frames"] if row["model"].startswith("videomae_") else "image"
+        print(f"{row['run']:<32} {row['model']:<14} {frames:>6} {mask:<12} "
+              f"{row['epochs']:>6} {row['batch_size']:>5} {'yes' if row['init_from'] else 'no':>9} "
               f"{row['content_share']:>8.3f} {row['r2_content']:>10.3f}")
     write_results(args.out, {"clips": CLIPS, "rows": rows})
 

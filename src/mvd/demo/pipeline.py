@@ -267,11 +267,16 @@ class Demo:
 
     # ------------------------------------------------------------------ jobs (one process each)
     def student_chains(self) -> list[tuple[str, ...]]:
-        """A seed's students in two jobs: those that read the image teacher together (each
-        teacher then runs once per batch, the others read its outputs back), the rest apart."""
+        """A seed's students in jobs: those that need no teacher (they can run while a teacher
+        still trains), those that read the image teacher together (each teacher then runs once
+        per batch, the others read its outputs back), the rest."""
+        free = tuple(k for k in self.s.students if not self.kinds[k].teachers)
         image = tuple(k for k in self.s.students if "image" in self.kinds[k].teachers)
-        rest = tuple(k for k in self.s.students if k not in image)
-        return [chain for chain in (image, rest) if chain]
+        rest = tuple(k for k in self.s.students if k not in free + image)
+        return [chain for chain in (free, image, rest) if chain]
+
+    def needs_teachers(self, chain: tuple[str, ...]) -> bool:
+        return any(self.kinds[k].teachers for k in chain)
 
     def student_chain(self, seed: int, kinds: tuple, teachers: dict[str, Path]) -> dict:
         """Students of one seed: each trained, fine-tuned and tested on both tasks, and probed."""
@@ -317,10 +322,16 @@ class Demo:
                    "settings": {k: v for k, v in vars(self.s).items() if k != "jobs"}}
         with JobRunner(self, processes) as runner:
             submitted = {k: runner.submit(f"teacher_{k}", "teacher", k) for k in ("image", "video")}
+
+            def submit_chains(with_teachers: bool, teachers: dict) -> list:
+                return [(seed, runner.submit(f"seed{seed}_{'_'.join(kinds)}", "student_chain", seed,
+                                             kinds, teachers))
+                        for seed in self.s.seeds for kinds in self.student_chains()
+                        if self.needs_teachers(kinds) == with_teachers]
+            # queued behind the teachers: a process that finishes one teacher takes them up
+            chains = submit_chains(False, {})
             teachers = {kind: runner.result(job) for kind, job in submitted.items()}
-            chains = [(seed, runner.submit(f"seed{seed}_{'_'.join(kinds)}", "student_chain", seed, kinds,
-                                           teachers))
-                      for seed in self.s.seeds for kinds in self.student_chains()]
+            chains += submit_chains(True, teachers)
             probes = {k: runner.submit(f"teacher_{k}_probes", "teacher_probes", k, v) for k, v in teachers.items()}
             teacher_curves = runner.submit("teacher_similarity", "teacher_similarity", teachers)
             by_seed: dict[int, dict] = {seed: {} for seed in self.s.seeds}
