@@ -179,6 +179,10 @@ def augment_place(frames: np.ndarray, views: int, size: int = 224) -> dict:
                 device_apply_ms_median=round(statistics.median(apply_ms), 2), equal_outputs=True)
 
 
+def _ms(result: dict, key: str) -> str:
+    return f"{result[key + '_mean']:.1f} ms mean ({result[key + '_median']:.1f} median)"
+
+
 def render(result: dict) -> str:
     lines = [f"{result['frames']} on {result['machine']['cpu']}, torch threads 1"]
     if result.get("ops"):
@@ -191,17 +195,14 @@ def render(result: dict) -> str:
     p = result.get("policy")
     if p:
         lines += ["", f"{p['policy']} per clip ({p['clips']} seeded draws, {p['ops_applied_mean']:.2f} ops applied on "
-                  f"average, same draws on both paths): PIL {p['pil_ms_mean']:.1f} ms mean "
-                  f"({p['pil_ms_median']:.1f} median), tensor {p['tensor_ms_mean']:.1f} ms mean "
-                  f"({p['tensor_ms_median']:.1f} median): {p['speedup']:.2f}x; mean abs difference "
-                  f"{p['mean_abs_diff_mean']:.3f} grey levels"]
+                  f"average, same draws on both paths): PIL {_ms(p, 'pil_ms')}, tensor {_ms(p, 'tensor_ms')}: "
+                  f"{p['speedup']:.2f}x; mean abs difference {p['mean_abs_diff_mean']:.3f} grey levels"]
     v = result.get("place")
     if v:
         lines += ["", f"one fine-tuning view ({v['views']} seeded views, {v['crop']} crop, uint8, tensor RandAugment, "
-                      f"alternating, outputs equal): worker augment {v['worker_augment_ms_mean']:.1f} ms mean "
-                      f"({v['worker_augment_ms_median']:.1f} median); augment on device: plan "
-                      f"{v['device_plan_ms_mean']:.2f} ms in the worker, apply {v['device_apply_ms_mean']:.1f} ms "
-                      f"mean ({v['device_apply_ms_median']:.1f} median) in the training process on the CPU"]
+                      f"alternating, outputs equal): worker augment {_ms(v, 'worker_augment_ms')}; augment on "
+                      f"device: plan {v['device_plan_ms_mean']:.2f} ms in the worker, apply "
+                      f"{_ms(v, 'device_apply_ms')} in the training process on the CPU"]
     return "\n".join(lines)
 
 
