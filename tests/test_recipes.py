@@ -109,6 +109,7 @@ from mvd.commands.evaluate import KnnConfig, LinearProbeConfig, MultiViewTestCon
 DEMO_CLASSES = {"distill.yaml": DistillConfig, "distill_three_teachers.yaml": DistillConfig,
                 "finetune.yaml": FinetuneConfig,
                 "pretrain_image.yaml": PixelPretrainConfig, "pretrain_video.yaml": PixelPretrainConfig,
+                "pretrain_video_short.yaml": PixelPretrainConfig,
                 "pixel_baseline.yaml": PixelPretrainConfig,
                 "test.yaml": MultiViewTestConfig, "linear_probe.yaml": LinearProbeConfig,
                 "knn.yaml": KnnConfig}
