@@ -1,10 +1,12 @@
 """Why co-teaching collapses with raw targets, and what standardised targets change.
 
     python benchmarks/coteaching_balance.py --demo-dir runs/demo [--steps 120] [--every 10]
+        [--teachers video --out results/coteaching_balance_video_only.json]
 
 Uses the teachers and data that `mvd demo` wrote into ``--demo-dir`` and the demo's distill
-recipe. Trains the co-teaching student twice from the same initialisation and batches (seed
-0): with the paper's raw teacher features as targets and with per-channel standardised targets.
+recipe. Trains the co-teaching student (or, with ``--teachers``, a student of one teacher, the
+control for whether a decoder collapses without the other teacher) twice from the same
+initialisation and batches (seed 0): with the paper's raw teacher features as targets and with per-channel standardised targets.
 Every ``--every`` steps it records, per teacher:
 
 * ``target_rms``: root mean square of the targets the loss sees;
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).parent
 
 
-def build(demo_dir: Path, standardize: bool, workers: int):
+def build(demo_dir: Path, standardize: bool, workers: int, teachers: list[str]):
     from mvd.commands.common import masked_pretraining_data
     from mvd.commands.distill import DistillConfig, build_objective, estimate_target_statistics
     from mvd.engine.config import load_config
@@ -43,7 +45,7 @@ def build(demo_dir: Path, standardize: bool, workers: int):
         data_root=str(demo_dir / "data"), num_workers=workers, standardize_targets=standardize,
         image_teacher_checkpoint=str(demo_dir / "teachers/image/model.safetensors"),
         video_teacher_checkpoint=str(demo_dir / "teachers/video/model.safetensors"),
-        synthesize=False, seed=0, keep_in_memory=workers == 0)
+        synthesize=False, seed=0, keep_in_memory=workers == 0, teachers=teachers)
     cfg = load_config(DistillConfig, str(recipe("demo/distill.yaml")), flags)
     dist = init_distributed("cpu")
     torch.manual_seed(0)
@@ -75,12 +77,13 @@ def measure(objective, predictions, targets, split) -> dict:
     return rows
 
 
-def train(demo_dir: Path, standardize: bool, steps: int, every: int, workers: int) -> list[dict]:
+def train(demo_dir: Path, standardize: bool, steps: int, every: int, workers: int,
+          teachers: list[str]) -> list[dict]:
     from mvd.commands.common import epoch_batches
     from mvd.losses import distillation_loss
     from mvd.models.vit import TokenSplit
 
-    cfg, objective, loader = build(demo_dir, standardize, workers)
+    cfg, objective, loader = build(demo_dir, standardize, workers, teachers)
     student = objective.student
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad],
                                   lr=1.5e-3, betas=(0.9, 0.95), weight_decay=0.05)
@@ -114,6 +117,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--teachers", nargs="+", default=["image", "video"], choices=["image", "video"])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "coteaching_balance.json")
     args = parser.parse_args()
     if not (args.demo_dir / "teachers/video/model.safetensors").exists():
         print(f"no demo teachers under {args.demo_dir}: run `mvd demo` first (or pass --demo-dir)")
@@ -122,22 +127,23 @@ def main() -> int:
     results = {}
     for name, standardize in (("raw targets (paper)", False), ("standardised targets", True)):
         start = time.perf_counter()
-        results[name] = train(args.demo_dir, standardize, args.steps, args.every, args.workers)
+        results[name] = train(args.demo_dir, standardize, args.steps, args.every, args.workers,
+                              args.teachers)
         print(f"{name}: {args.steps} steps in {time.perf_counter() - start:.0f} s")
     keys = ("target_rms", "const_loss", "loss", "pred_clip_std", "target_clip_std", "enc_grad")
     for name, log in results.items():
         print(f"\n{name}")
-        print("step | teacher | " + " | ".join(keys) + " | enc_grad image/video")
+        both = len(args.teachers) == 2
+        print("step | teacher | " + " | ".join(keys) + (" | enc_grad image/video" if both else ""))
         for row in log:
-            ratio = row["image"]["enc_grad"] / max(row["video"]["enc_grad"], 1e-12)
-            for teacher in ("image", "video"):
+            ratio = row["image"]["enc_grad"] / max(row["video"]["enc_grad"], 1e-12) if both else None
+            for teacher in args.teachers:
                 cells = " | ".join(f"{row[teacher][k]:.4g}" for k in keys)
-                extra = f" | {ratio:.3g}" if teacher == "image" else " |"
+                extra = f" | {ratio:.3g}" if both and teacher == "image" else (" |" if both else "")
                 print(f"{row['step']:4d} | {teacher} | {cells}{extra}")
-    out = HERE / "results" / "coteaching_balance.json"
-    out.write_text(json.dumps({"demo_dir": str(args.demo_dir), "steps": args.steps,
-                               "results": results}, indent=1))
-    print(f"\nwrote {out}")
+    args.out.write_text(json.dumps({"demo_dir": str(args.demo_dir), "steps": args.steps,
+                                    "teachers": args.teachers, "results": results}, indent=1))
+    print(f"\nwrote {args.out}")
     return 0
 
 
