@@ -67,6 +67,10 @@ def measure(student_path: Path, teachers: dict, video: torch.Tensor, mask_ratio:
     student = load_model(student_path).eval()
     rank, top = effective_rank(student.encoder(video))
     grid = student.encoder.grid
+    # The targets in the student's space, and the position-only prediction: the same every draw.
+    targets = {name: student.target_stats[name](teachers[name]) if len(student.target_stats)
+               else teachers[name] for name in student.teachers}
+    constants = {name: full.mean(0, keepdim=True).expand_as(full) for name, full in targets.items()}
     generator = torch.Generator().manual_seed(0)
     losses = {name: [] for name in student.teachers}
     position_only = {name: [] for name in student.teachers}
@@ -74,10 +78,9 @@ def measure(student_path: Path, teachers: dict, video: torch.Tensor, mask_ratio:
         split = TokenSplit.from_mask(tube_mask(len(video), grid, mask_ratio, generator))
         predictions = student(video, split)
         for name, prediction in predictions.items():
-            full = student.target_stats[name](teachers[name]) if len(student.target_stats) else teachers[name]
-            target = masked_targets(full, split)
+            target = masked_targets(targets[name], split)
             losses[name].append(regression_loss("smooth_l1", prediction, target).item())
-            constant = masked_targets(full.mean(0, keepdim=True).expand_as(full), split)
+            constant = masked_targets(constants[name], split)
             position_only[name].append(regression_loss("smooth_l1", constant, target).item())
     mean = lambda values: sum(values) / len(values)  # noqa: E731
     return {"effective_rank": rank, "top_share": top,
@@ -119,14 +122,14 @@ def main(argv=None) -> int:
     for lr in args.lrs:
         out = args.work_dir / f"lr{lr:g}_e{args.epochs}"
         if not (out / "model.safetensors").exists():
+            base_lr = lr * 256 / cfg.batch_size  # the recipe's lr is scaled by batch / 256
             command = ["mvd", "distill", "--config", recipe_path, "--output-dir", str(out),
                     "--data-root", str(args.demo_dir / "data"), "--no-synthesize",
                     "--num-workers", "0", "--keep-in-memory", "--seed", "0",
                     "--epochs", str(args.epochs), "--teachers", *args.teachers,
                     "--image-teacher-checkpoint", str(checkpoints["image"]),
                     "--video-teacher-checkpoint", str(checkpoints["video"]),
-                    "--lr", f"{lr * 256 / cfg.batch_size:g}",
-                    "--min-lr", f"{lr * 256 / cfg.batch_size / 100:g}", *extra]
+                    "--lr", f"{base_lr:g}", "--min-lr", f"{base_lr / 100:g}", *extra]
             start = time.perf_counter()
             out.parent.mkdir(parents=True, exist_ok=True)
             with open(out.with_suffix(".log"), "w") as log:
