@@ -385,3 +385,16 @@ def test_transfer_finetune_recipe(name):
     assert model.num_classes == NUM_CLASSES[cfg.dataset]
     assert model.encoder.blocks[-1].drop_path.rate == pytest.approx(exp["drop_path"])
     assert getattr(model.fc_dropout, "p", 0.0) == exp["fc_drop"]
+
+
+def test_mapping_options_on_the_command_line_read_yaml_inline_or_json(tmp_path):
+    """`--model-options` as the help shows it ({depth: 4}) or as JSON; anything else is refused."""
+    from mvd.engine.config import ConfigError
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data: train.csv\nepochs: 1\n")
+    for text in ("{depth: 2, drop_path_rate: 0.1}", '{"depth": 2, "drop_path_rate": 0.1}'):
+        cfg = load_config(FinetuneConfig, str(recipe), argparse.Namespace(model_options=text))
+        assert cfg.model_options == {"depth": 2, "drop_path_rate": 0.1}
+    for bad, why in (("{depth: ", "expected a mapping like"), ("[2, 4]", "expected a mapping")):
+        with pytest.raises(ConfigError, match=rf"model_options: {why}"):
+            load_config(FinetuneConfig, str(recipe), argparse.Namespace(model_options=bad))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import typing
 from pathlib import Path
 from typing import Any, Optional
@@ -65,12 +64,14 @@ def _coerce(name: str, value, annotation):
 
 
 def _mapping(name: str, value) -> dict:
-    """A mapping option (or list entry): as given in YAML, or as JSON text on the command line."""
+    """A mapping option (or list entry): as given in YAML, or as text on the command line, in
+    YAML's inline form (``{depth: 4}``) or as JSON (a subset of it)."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{name}: expected a JSON mapping, got {value!r} ({error})") from None
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{name}: expected a mapping like {{depth: 4}} or JSON, got {value!r} "
+                              f"({' '.join(str(error).split())})") from None
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: expected a mapping, got {value!r}")
     return dict(value)
