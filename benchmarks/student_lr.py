@@ -2,14 +2,14 @@
 features say, before any downstream number.
 
     python benchmarks/student_lr.py --demo-dir runs/demo [--lrs 1.5e-4 5e-4 1.5e-3 4.5e-3]
-        [--epochs 5] [--teachers image video] [--out results/student_lr.json]
+        [--epochs 5] [--teachers image video] [--mask-type tube] [--out results/student_lr.json]
         [-- extra mvd distill flags, e.g. --fixed-views 2 --teacher-cache DIR]
 
 Uses the teachers and data that `mvd demo` wrote into ``--demo-dir`` and the demo's distill
 recipe. For each *actual* learning rate (the recipe's base lr is this x 256 / batch size), it
 trains the student with `mvd distill` (seed 0: same initialisation and batches for every lr),
-then measures on the 300 held-out test clips, with the same two tube masks per clip for every
-student:
+then measures on the 300 held-out test clips, with the same two masks per clip for every
+student (tube masks, or ``--mask-type random``, which also trains with them):
 
 * ``heldout_loss``: the distillation loss per teacher (SmoothL1 on the student's standardised
   targets) on clips it never trained on;
@@ -59,10 +59,11 @@ def heldout_clips(data_root: Path, num_frames: int, stride: int, size: int) -> t
 
 
 @torch.no_grad()
-def measure(student_path: Path, teachers: dict, video: torch.Tensor, mask_ratio: float) -> dict:
+def measure(student_path: Path, teachers: dict, video: torch.Tensor, mask_ratio: float,
+            mask_type: str = "tube") -> dict:
     from mvd.checkpoint.load import load_model
     from mvd.losses import masked_targets, regression_loss
-    from mvd.masking import tube_mask
+    from mvd.masking import make_mask
     from mvd.models.vit import TokenSplit
     student = load_model(student_path).eval()
     rank, top = effective_rank(student.encoder(video))
@@ -75,7 +76,7 @@ def measure(student_path: Path, teachers: dict, video: torch.Tensor, mask_ratio:
     losses = {name: [] for name in student.teachers}
     position_only = {name: [] for name in student.teachers}
     for _ in range(MASK_DRAWS):
-        split = TokenSplit.from_mask(tube_mask(len(video), grid, mask_ratio, generator))
+        split = TokenSplit.from_mask(make_mask(mask_type, len(video), grid, mask_ratio, generator))
         predictions = student(video, split)
         for name, prediction in predictions.items():
             target = masked_targets(targets[name], split)
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lrs", type=float, nargs="+", default=[1.5e-4, 5e-4, 1.5e-3, 4.5e-3])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--teachers", nargs="+", default=["image", "video"])
+    parser.add_argument("--mask-type", default="tube", choices=["tube", "random"],
+                        help="the students' masks, in training and in the held-out measurement")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/mvd_student_lr"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "student_lr.json")
     args, extra = parser.parse_known_args(argv)
@@ -120,7 +123,7 @@ def main(argv=None) -> int:
         init_rank, init_top = effective_rank(load_model(untrained).encoder(video))
     rows = [{"lr": 0.0, "epochs": 0, "effective_rank": init_rank, "top_share": init_top}]
     for lr in args.lrs:
-        out = args.work_dir / f"lr{lr:g}_e{args.epochs}"
+        out = args.work_dir / f"lr{lr:g}_e{args.epochs}_{args.mask_type}"
         if not (out / "model.safetensors").exists():
             base_lr = lr * 256 / cfg.batch_size  # the recipe's lr is scaled by batch / 256
             command = ["mvd", "distill", "--config", recipe_path, "--output-dir", str(out),
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
                     "--epochs", str(args.epochs), "--teachers", *args.teachers,
                     "--image-teacher-checkpoint", str(checkpoints["image"]),
                     "--video-teacher-checkpoint", str(checkpoints["video"]),
+                    "--mask-type", args.mask_type,
                     "--lr", f"{base_lr:g}", "--min-lr", f"{base_lr / 100:g}", *extra]
             start = time.perf_counter()
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +143,8 @@ def main(argv=None) -> int:
                 return code
             print(f"trained lr {lr:g} in {time.perf_counter() - start:.0f} s", flush=True)
         rows.append({"lr": lr, "epochs": args.epochs,
-                     **measure(out / "model.safetensors", teachers, video, cfg.mask_ratio)})
+                     **measure(out / "model.safetensors", teachers, video, cfg.mask_ratio,
+                               args.mask_type)})
 
     names = args.teachers
     header = ["actual lr", "epochs", "eff. rank", "top share"]
@@ -153,7 +158,7 @@ def main(argv=None) -> int:
         print("| " + " | ".join(cells) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    key = f"{'+'.join(names)}_e{args.epochs}"
+    key = f"{'+'.join(names)}_e{args.epochs}" + ("" if args.mask_type == "tube" else f"_{args.mask_type}")
     previous[key] = {"held_out_clips": len(video), "mask_draws": MASK_DRAWS,
                      "command": " ".join(["python", "benchmarks/student_lr.py", *(sys.argv[1:] if argv is None else argv)]),
                      "rows": rows}

@@ -126,7 +126,9 @@ def test_results_do_not_depend_on_how_many_stages_run_at_once(tmp_path, capsys):
     assert results[1] == results[2]
     printed = capsys.readouterr().out
     assert "== seed 0: VideoMAE pixels (baseline): fine-tune on motion (" in printed
-    log = (tmp_path / "jobs2" / "logs" / "seed0_untrained_pixel.log").read_text()
+    logs = tmp_path / "jobs2" / "logs"
+    assert "== seed 0: VideoMAE pixels (baseline) ==" in (logs / "seed0_untrained_pixel.log").read_text()
+    log = (logs / "seed0_pixel_evaluation.log").read_text()
     assert "== seed 0: VideoMAE pixels (baseline): fine-tune on motion ==" in log
 
 

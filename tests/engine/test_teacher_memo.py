@@ -68,6 +68,23 @@ def test_the_byte_budget_evicts_the_oldest_first():
         TeacherOutputMemo(0)
 
 
+def test_a_float16_memo_holds_half_and_rounds_every_output_alike():
+    """Computed or read back, the output is the teacher's rounded to float16 (in the teacher's
+    dtype), so a student does not depend on whether the memo had it."""
+    teacher = video_teacher()
+    x = torch.randn(2, 3, 4, 32, 32)
+    exact = teacher(x)
+    memo = TeacherOutputMemo(2**30, torch.float16)
+    computed, read_back = memo(teacher, x), memo(teacher, x.clone())
+    assert (memo.misses, memo.hits) == (1, 1)
+    assert computed.dtype == read_back.dtype == torch.float32
+    assert torch.equal(computed, read_back) and torch.equal(computed, exact.half().float())
+    assert not torch.equal(computed, exact)
+    assert memo.bytes == exact.numel() * 2
+    cold = TeacherOutputMemo(2**30, torch.float16)       # a resumed run: nothing kept yet
+    assert torch.equal(cold(teacher, x), read_back)
+
+
 def test_students_trained_with_the_memo_are_identical(synth_data, teacher_files, tmp_path, monkeypatch):
     """The demo's case: an image-taught then a co-taught student, same data and seed, in one
     process. The co-taught run reuses the image teacher's outputs and both students equal runs
@@ -90,3 +107,28 @@ def test_students_trained_with_the_memo_are_identical(synth_data, teacher_files,
 def test_a_negative_budget_is_a_config_error(synth_data, teacher_files, tmp_path, capsys):
     assert main(distill_args(synth_data, teacher_files, tmp_path, "--teacher-memory-mb", "-1")) == 2
     assert "teacher_memory_mb must be >= 0" in capsys.readouterr().err
+
+
+def test_float16_memo_students_do_not_depend_on_what_the_memo_held(synth_data, teacher_files,
+                                                                   tmp_path, monkeypatch):
+    """The demo's setting: a co-taught student equals itself whether the image teacher's
+    outputs were computed (first run in the process) or read back after an image-taught run."""
+    runs = {}
+    for name, chain in (("cold", [("both", ["image", "video"])]),
+                        ("warm", [("image", ["image"]), ("both", ["image", "video"])])):
+        monkeypatch.setattr(memo_module, "_PROCESS_MEMO", None)
+        for student, teachers in chain:
+            assert main(distill_args(synth_data, teacher_files, tmp_path / name / student,
+                                     "--teachers", *teachers, "--teacher-memory-mb", "64",
+                                     "--teacher-memory-dtype", "float16", "--standardize-targets")) == 0
+        runs[name] = load_file(tmp_path / name / "both" / "model.safetensors")
+        assert memo_module._PROCESS_MEMO.dtype == torch.float16
+    assert memo_module._PROCESS_MEMO.hits > 0
+    for key, value in runs["cold"].items():
+        assert torch.equal(value, runs["warm"][key]), key
+
+
+def test_an_unknown_memory_dtype_is_a_config_error(synth_data, teacher_files, tmp_path, capsys):
+    assert main(distill_args(synth_data, teacher_files, tmp_path, "--teacher-memory-mb", "8",
+                             "--teacher-memory-dtype", "int8")) == 2
+    assert "teacher_memory_dtype must be float32 or float16" in capsys.readouterr().err

@@ -98,7 +98,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a pipeline check of under a minute (too small to show the finding)")
     parser.add_argument("--long", action="store_true",
-                        help="students and fine-tuning trained 3x longer (15 and 10 epochs; about 3x the default's time)")
+                        help="students trained 3x longer and fine-tuning 3.3x (45 and 10 epochs)")
     parser.add_argument("--seeds", type=int, nargs="+", help="student seeds (default 0 1 2; quick: 0)")
     parser.add_argument("--workers", type=int, help="data loader workers per stage (default 0: decoded clips stay in memory instead)")
     parser.add_argument("--jobs", type=int,

@@ -55,6 +55,7 @@ class DistillConfig(OptimConfig, DataOptions):
     teacher_cache: str = option("", "directory that keeps teacher targets of the fixed views (needs fixed_views): teachers run once per view")
     teacher_cache_dtype: str = option("float16", "storage of cached targets: float16 (half the disk) or float32 (exact)")
     teacher_memory_mb: int = option(0, "keep up to this many MB of teacher outputs in this process, so that students trained one after another on the same clips and seed (mvd demo) run each teacher once per batch; 0: off")
+    teacher_memory_dtype: str = option("float32", "storage of kept teacher outputs: float32 (read back exactly) or float16 (half the memory; outputs rounded to float16 whether computed or read back, so students do not depend on which)")
     decay_mask_tokens: bool = option(False, "apply weight decay to the mask tokens, as the official code does by accident (its skip list names only 'mask_token')")
     device: str = option("auto", "auto, cpu or cuda")
 
@@ -72,6 +73,8 @@ class DistillConfig(OptimConfig, DataOptions):
         check(self.num_sample >= 1, "num_sample must be at least 1")
         check(self.target_stats_clips >= 1, f"target_stats_clips must be >= 1, got {self.target_stats_clips}")
         check(self.teacher_memory_mb >= 0, f"teacher_memory_mb must be >= 0, got {self.teacher_memory_mb}")
+        check(self.teacher_memory_dtype in ("float32", "float16"),
+              f"teacher_memory_dtype must be float32 or float16, got {self.teacher_memory_dtype!r}")
         check(self.fixed_views >= 0, f"fixed_views must be >= 0, got {self.fixed_views}")
         if self.teacher_cache:
             check(self.fixed_views > 0, "teacher_cache needs fixed_views >= 1: with a fresh "
@@ -232,7 +235,8 @@ def distill(cfg: DistillConfig, dist, output_dir: Path) -> int:
     create_missing_teachers(cfg, dist)
     objective = build_objective(cfg, dist.is_main)
     if cfg.teacher_memory_mb:
-        objective.memo = process_memo(cfg.teacher_memory_mb)
+        objective.memo = process_memo(cfg.teacher_memory_mb, None if cfg.teacher_memory_dtype == "float32"
+                                      else torch.float16)
     student = objective.student
     patch = student.encoder.patch_embed
     dataset, loader = masked_pretraining_data(cfg, dist, num_frames=cfg.num_frames,

@@ -51,10 +51,12 @@ STUDENTS = {
     # a linear probe of its random features.
     "untrained": StudentKind("no pretraining (random init)", untrained=True),
 }
-# The students of a seed see the same batches: within one job (``student_chains``) each teacher
-# runs once per batch and the others read its outputs back (identical students; ~320 MB per seed
-# at the default size).
-TEACHER_MEMORY_MB = 512
+# The students of a seed see the same batches: within one job (``train_students``) each teacher
+# runs once per batch and the others read its outputs back, kept in float16 (~410 MB per seed at
+# the default size and 270 steps; float32 took 810 MB, and two seeds' jobs side by side took the
+# demo to 3.8 GB). Every student of the demo gets the rounded outputs, computed or read back.
+TEACHER_MEMORY_MB = 640
+TEACHER_MEMORY_DTYPE = "float16"
 # The frame-order control: the co-taught student of the first seed, fine-tuned and tested on
 # motion with each frame order. "natural" is the ordinary result.
 CONTROL_STUDENT = "both"
@@ -72,7 +74,7 @@ class DemoSettings:
     # (0: 8-frame clips only, as VideoMAE trains; at this scale that teacher stays on the
     # plateau of predicting the mean patch).
     video_teacher_short_clip_epochs: int = 73
-    student_epochs: int = 5
+    student_epochs: int = 15
     finetune_epochs: int = 3
     seeds: tuple = (0, 1, 2)
     students: tuple = tuple(STUDENTS)
@@ -91,9 +93,8 @@ class DemoSettings:
 
     @classmethod
     def long(cls) -> "DemoSettings":
-        """Three times the students' budget and 3.3 times the fine-tuning one (the README gives
-        what it measured and how long it took)."""
-        return cls(student_epochs=15, finetune_epochs=10)
+        """Three times the students' budget and 3.3 times the fine-tuning one."""
+        return cls(student_epochs=45, finetune_epochs=10)
 
     @classmethod
     def quick(cls) -> "DemoSettings":
@@ -233,6 +234,7 @@ class Demo:
                                "pixel_baseline.yaml", out, *flags)
         return self._train(f"seed {seed}: {spec.label}", "distill", "distill.yaml", out, *flags,
                            "--teachers", *spec.teachers, "--teacher-memory-mb", str(TEACHER_MEMORY_MB),
+                           "--teacher-memory-dtype", TEACHER_MEMORY_DTYPE,
                            "--standardize-targets" if spec.standardize_targets else "--no-standardize-targets",
                            "--image-teacher-checkpoint", str(teachers["image"]),
                            "--video-teacher-checkpoint", str(teachers["video"]),
@@ -268,26 +270,27 @@ class Demo:
     # ------------------------------------------------------------------ jobs (one process each)
     def student_chains(self) -> list[tuple[str, ...]]:
         """A seed's students in jobs: those that need no teacher (they can run while a teacher
-        still trains), those that read the image teacher together (each teacher then runs once
-        per batch, the others read its outputs back), the rest."""
+        still trains), and those that do, together: each teacher then runs once per batch and
+        the other students read its outputs back."""
         free = tuple(k for k in self.s.students if not self.kinds[k].teachers)
-        image = tuple(k for k in self.s.students if "image" in self.kinds[k].teachers)
-        rest = tuple(k for k in self.s.students if k not in free + image)
-        return [chain for chain in (free, image, rest) if chain]
+        taught = tuple(k for k in self.s.students if k not in free)
+        return [chain for chain in (free, taught) if chain]
 
     def needs_teachers(self, chain: tuple[str, ...]) -> bool:
         return any(self.kinds[k].teachers for k in chain)
 
-    def student_chain(self, seed: int, kinds: tuple, teachers: dict[str, Path]) -> dict:
-        """Students of one seed: each trained, fine-tuned and tested on both tasks, and probed."""
-        results = {}
+    def train_students(self, seed: int, kinds: tuple, teachers: dict[str, Path]) -> None:
+        """Students of one seed, trained one after another in this process (teacher memo)."""
         for kind in kinds:
-            checkpoint = self.student(kind, seed, teachers)
-            label, out = f"seed {seed}: {self.kinds[kind].label}", self.out / f"seed{seed}" / kind
-            results[kind] = {
-                "finetune": {t: self.finetune_and_test(label, checkpoint, t, seed, out) for t in TASKS},
+            self.student(kind, seed, teachers)
+
+    def evaluate_student(self, seed: int, kind: str) -> dict:
+        """A trained student fine-tuned and tested on both tasks, and probed; one job per
+        student, so that evaluations spread over the processes."""
+        label, out = f"seed {seed}: {self.kinds[kind].label}", self.out / f"seed{seed}" / kind
+        checkpoint = out / "model.safetensors"
+        return {"finetune": {t: self.finetune_and_test(label, checkpoint, t, seed, out) for t in TASKS},
                 "probe": {t: self.probe(label, checkpoint, t, out / f"probe_{t}") for t in TASKS}}
-        return results
 
     def control(self, order: str, seed: int) -> float:
         """The frame-order control: the control student fine-tuned and tested on motion with
@@ -323,27 +326,34 @@ class Demo:
         with JobRunner(self, processes) as runner:
             submitted = {k: runner.submit(f"teacher_{k}", "teacher", k) for k in ("image", "video")}
 
-            def submit_chains(with_teachers: bool, teachers: dict) -> list:
-                return [(seed, runner.submit(f"seed{seed}_{'_'.join(kinds)}", "student_chain", seed,
-                                             kinds, teachers))
+            def submit_training(with_teachers: bool, teachers: dict) -> list:
+                return [(seed, kinds, runner.submit(f"seed{seed}_{'_'.join(kinds)}", "train_students",
+                                                    seed, kinds, teachers))
                         for seed in self.s.seeds for kinds in self.student_chains()
                         if self.needs_teachers(kinds) == with_teachers]
             # queued behind the teachers: a process that finishes one teacher takes them up
-            chains = submit_chains(False, {})
+            trainings = submit_training(False, {})
             teachers = {kind: runner.result(job) for kind, job in submitted.items()}
-            chains += submit_chains(True, teachers)
+            trainings += submit_training(True, teachers)
             probes = {k: runner.submit(f"teacher_{k}_probes", "teacher_probes", k, v) for k, v in teachers.items()}
             teacher_curves = runner.submit("teacher_similarity", "teacher_similarity", teachers)
-            by_seed: dict[int, dict] = {seed: {} for seed in self.s.seeds}
-            controls, curves = {}, {}
+            trained: dict[int, set] = {seed: set() for seed in self.s.seeds}
+            evaluations, controls, curves = [], {}, {}
             control_seed = self.s.seeds[0] if self.s.control and CONTROL_STUDENT in self.s.students else None
-            for seed, job in chains:
-                by_seed[seed].update(runner.result(job))
-                if seed == control_seed and CONTROL_STUDENT in by_seed[seed] and not controls:
+            for seed, kinds, job in trainings:
+                runner.result(job)
+                evaluations += [(seed, kind, runner.submit(f"seed{seed}_{kind}_evaluation",
+                                                           "evaluate_student", seed, kind))
+                                for kind in kinds]
+                trained[seed].update(kinds)
+                if seed == control_seed and CONTROL_STUDENT in kinds:
                     controls = {order: runner.submit(f"control_{order}", "control", order, seed)
                                 for order in CONTROL_ORDERS}
-                if len(by_seed[seed]) == len(self.s.students):
+                if len(trained[seed]) == len(self.s.students):
                     curves[seed] = runner.submit(f"seed{seed}_similarity", "seed_similarity", seed)
+            by_seed: dict[int, dict] = {seed: {} for seed in self.s.seeds}
+            for seed, kind, job in evaluations:
+                by_seed[seed][kind] = runner.result(job)
             for kind in self.s.students:
                 results["students"][kind] = {
                     protocol: {t: [by_seed[seed][kind][protocol][t] for seed in self.s.seeds] for t in TASKS}

@@ -8,7 +8,9 @@ The result is the tensor the teacher would have returned (the same kernels on th
 so students trained with and without the memo are identical.
 
 Entries are keyed by the teacher (weights, class, chosen block) and by a digest of the input's
-bytes, and are evicted oldest first beyond a byte budget. One memo per process:
+bytes, and are evicted oldest first beyond a byte budget. A float16 memo holds half the bytes: its
+outputs are rounded to float16 whether computed or read back, so a student does not depend on
+which (nor on whether a resumed run found the memo empty). One memo per process:
 :func:`process_memo`, dropped by :func:`release_process_memo`.
 """
 from __future__ import annotations
@@ -39,12 +41,14 @@ def input_digest(x: torch.Tensor) -> str:
 
 
 class TeacherOutputMemo:
-    """Teacher outputs by (teacher, input), up to ``max_bytes`` (oldest evicted first)."""
+    """Teacher outputs by (teacher, input), up to ``max_bytes`` (oldest evicted first), stored
+    as ``dtype`` (None: as the teacher returns them)."""
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, dtype: Optional[torch.dtype] = None):
         if max_bytes <= 0:
             raise ValueError(f"a teacher memo needs a positive byte budget, got {max_bytes}")
         self.max_bytes = max_bytes
+        self.dtype = dtype
         self.bytes = 0
         self.hits = self.misses = 0
         self._entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
@@ -59,21 +63,23 @@ class TeacherOutputMemo:
     def __call__(self, teacher: nn.Module, x: torch.Tensor) -> torch.Tensor:
         key = (self._identity(teacher), tuple(x.shape), str(x.dtype), x.device.type,
                torch.is_autocast_enabled(x.device.type), input_digest(x))
-        out = self._entries.get(key)
-        if out is not None:
+        entry = self._entries.get(key)
+        if entry is not None:
             self._entries.move_to_end(key)
             self.hits += 1
-            return out
+            stored, dtype = entry
+            return stored.to(dtype)
         self.misses += 1
         out = teacher(x)
-        size = out.numel() * out.element_size()
+        stored = out if self.dtype is None else out.to(self.dtype)
+        size = stored.numel() * stored.element_size()
         if size <= self.max_bytes:
-            self._entries[key] = out
+            self._entries[key] = (stored, out.dtype)
             self.bytes += size
             while self.bytes > self.max_bytes:
-                _, old = self._entries.popitem(last=False)
+                _, (old, _) = self._entries.popitem(last=False)
                 self.bytes -= old.numel() * old.element_size()
-        return out
+        return stored.to(out.dtype)
 
     def summary(self) -> str:
         return (f"teacher memo: {self.hits} batch outputs reused, {self.misses} computed, "
@@ -83,12 +89,13 @@ class TeacherOutputMemo:
 _PROCESS_MEMO: Optional[TeacherOutputMemo] = None
 
 
-def process_memo(max_mb: int) -> TeacherOutputMemo:
-    """This process's memo (created on first use; a larger budget later raises it)."""
+def process_memo(max_mb: int, dtype: Optional[torch.dtype] = None) -> TeacherOutputMemo:
+    """This process's memo (created on first use, or anew for another storage dtype; a larger
+    budget later raises it)."""
     global _PROCESS_MEMO
     budget = int(max_mb) * 2**20
-    if _PROCESS_MEMO is None:
-        _PROCESS_MEMO = TeacherOutputMemo(budget)
+    if _PROCESS_MEMO is None or _PROCESS_MEMO.dtype != dtype:
+        _PROCESS_MEMO = TeacherOutputMemo(budget, dtype)
     _PROCESS_MEMO.max_bytes = max(_PROCESS_MEMO.max_bytes, budget)
     return _PROCESS_MEMO
 
