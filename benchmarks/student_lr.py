@@ -2,7 +2,8 @@
 features say, before any downstream number.
 
     python benchmarks/student_lr.py --demo-dir runs/demo [--lrs 1.5e-4 5e-4 1.5e-3 4.5e-3]
-        [--epochs 5] [--teachers image video] [--mask-type tube] [--out results/student_lr.json]
+        [--epochs 5] [--teachers image video] [--mask-type tube] [--label NAME]
+        [--out results/student_lr.json]
         [-- extra mvd distill flags, e.g. --fixed-views 2 --teacher-cache DIR]
 
 Uses the teachers and data that `mvd demo` wrote into ``--demo-dir`` and the demo's distill
@@ -22,7 +23,8 @@ student (tube masks, or ``--mask-type random``, which also trains with them):
   network at its initialisation is printed as the first row. A collapsed encoder (a few
   directions carry nearly all the variance) has thrown away what its random features kept.
 
-Prints a table and writes results/student_lr.json.
+Prints a table and writes results/student_lr.json (with each training's wall time, when this
+invocation trained it: run variants one after another to compare their times).
 """
 from __future__ import annotations
 
@@ -97,6 +99,8 @@ def main(argv=None) -> int:
     parser.add_argument("--teachers", nargs="+", default=["image", "video"])
     parser.add_argument("--mask-type", default="tube", choices=["tube", "random"],
                         help="the students' masks, in training and in the held-out measurement")
+    parser.add_argument("--label", default="", help="names a variant (the extra distill flags) in "
+                        "the results' key and the work folder")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/mvd_student_lr"))
     parser.add_argument("--out", type=Path, default=HERE / "results" / "student_lr.json")
     args, extra = parser.parse_known_args(argv)
@@ -123,7 +127,8 @@ def main(argv=None) -> int:
         init_rank, init_top = effective_rank(load_model(untrained).encoder(video))
     rows = [{"lr": 0.0, "epochs": 0, "effective_rank": init_rank, "top_share": init_top}]
     for lr in args.lrs:
-        out = args.work_dir / f"lr{lr:g}_e{args.epochs}_{args.mask_type}"
+        out = args.work_dir / f"lr{lr:g}_e{args.epochs}_{args.mask_type}{args.label and '_' + args.label}"
+        seconds = None
         if not (out / "model.safetensors").exists():
             base_lr = lr * 256 / cfg.batch_size  # the recipe's lr is scaled by batch / 256
             command = ["mvd", "distill", "--config", recipe_path, "--output-dir", str(out),
@@ -136,13 +141,14 @@ def main(argv=None) -> int:
                     "--lr", f"{base_lr:g}", "--min-lr", f"{base_lr / 100:g}", *extra]
             start = time.perf_counter()
             out.parent.mkdir(parents=True, exist_ok=True)
-            with open(out.with_suffix(".log"), "w") as log:
+            with open(out.parent / f"{out.name}.log", "w") as log:
                 code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
             if code != 0:
-                print(f"training at lr {lr:g} failed; see {out.with_suffix('.log')}", file=sys.stderr)
+                print(f"training at lr {lr:g} failed; see {out.parent / (out.name + '.log')}", file=sys.stderr)
                 return code
-            print(f"trained lr {lr:g} in {time.perf_counter() - start:.0f} s", flush=True)
-        rows.append({"lr": lr, "epochs": args.epochs,
+            seconds = round(time.perf_counter() - start, 1)
+            print(f"trained lr {lr:g} in {seconds:.0f} s", flush=True)
+        rows.append({"lr": lr, "epochs": args.epochs, "train_seconds": seconds,
                      **measure(out / "model.safetensors", teachers, video, cfg.mask_ratio,
                                args.mask_type)})
 
@@ -159,6 +165,7 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
     key = f"{'+'.join(names)}_e{args.epochs}" + ("" if args.mask_type == "tube" else f"_{args.mask_type}")
+    key += args.label and f"_{args.label}"
     previous[key] = {"held_out_clips": len(video), "mask_draws": MASK_DRAWS,
                      "command": " ".join(["python", "benchmarks/student_lr.py", *(sys.argv[1:] if argv is None else argv)]),
                      "rows": rows}
