@@ -209,3 +209,22 @@ def test_a_job_leaves_no_teacher_outputs_in_its_worker(tmp_path, monkeypatch):
         assert memo._PROCESS_MEMO is None
     finally:
         signal.signal(signal.SIGINT, handler)
+
+
+def test_help_gives_the_demo_settings_defaults(capsys):
+    """`mvd demo --help` states each budget's default; they are the settings the demo runs."""
+    import re
+
+    from mvd.demo.pipeline import DemoSettings
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = DemoSettings()
+    for flag, field in (("--image-teacher-epochs", "image_teacher_epochs"),
+                        ("--video-teacher-epochs", "video_teacher_epochs"),
+                        ("--video-teacher-short-clip-epochs", "video_teacher_short_clip_epochs"),
+                        ("--student-epochs", "student_epochs"), ("--finetune-epochs", "finetune_epochs")):
+        stated = re.search(re.escape(flag) + r" [A-Z_]+ [^(]*\(default (\d+)", text)
+        assert stated and int(stated.group(1)) == getattr(defaults, field), flag
+    long = DemoSettings.long()
+    assert f"({long.student_epochs} and {long.finetune_epochs} epochs)" in text

@@ -111,7 +111,7 @@ def register(subparsers) -> None:
                         help="epochs of the video teacher on 2-frame clips before its 8-frame epochs "
                              "(default 73; 0: 8-frame clips only, as VideoMAE trains, a teacher that "
                              "at this scale learns nothing but the mean patch)")
-    parser.add_argument("--student-epochs", type=int, help="stage-2 epochs of each student (default 5)")
+    parser.add_argument("--student-epochs", type=int, help="stage-2 epochs of each student (default 15)")
     parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs per student and task (default 3)")
     parser.add_argument("--extra-teacher", action="append", metavar="JSON",
                         help="a teacher of any model added to the demo's two, as a mapping like "
