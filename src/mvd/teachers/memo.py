@@ -51,7 +51,7 @@ class TeacherOutputMemo:
         self.dtype = dtype
         self.bytes = 0
         self.hits = self.misses = 0
-        self._entries: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[torch.Tensor, torch.dtype]] = OrderedDict()  # (stored, returned dtype)
         self._identities: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _identity(self, teacher: nn.Module) -> str:
