@@ -54,7 +54,9 @@ def test_teachers_are_told_apart_by_weights_and_block():
     assert torch.equal(memo(a, x), a(x)) and memo.misses == 4
 
 
-def test_the_byte_budget_evicts_the_oldest_first():
+def test_beyond_the_budget_the_first_outputs_stay_for_the_next_student():
+    """A second pass over more batches than the budget holds (the next student of a longer run)
+    reuses the first ones; evicting the oldest would leave it no hit at all."""
     teacher = video_teacher()
     x = [torch.randn(1, 3, 4, 32, 32) for _ in range(3)]
     one = teacher(x[0]).numel() * 4
@@ -62,8 +64,9 @@ def test_the_byte_budget_evicts_the_oldest_first():
     for clip in x:
         memo(teacher, clip)
     assert memo.bytes == 2 * one and len(memo._entries) == 2
-    memo(teacher, x[0])                        # evicted: computed again
-    assert memo.misses == 4
+    outs = [memo(teacher, clip) for clip in x]       # the next student, same batches in order
+    assert (memo.hits, memo.misses) == (2, 4)
+    assert all(torch.equal(out, teacher(clip)) for out, clip in zip(outs, x))
     with pytest.raises(ValueError, match="positive byte budget"):
         TeacherOutputMemo(0)
 

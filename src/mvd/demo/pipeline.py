@@ -55,6 +55,7 @@ STUDENTS = {
 # runs once per batch and the others read its outputs back, kept in float16 (~410 MB per seed at
 # the default size and 270 steps; float32 took 810 MB, and two seeds' jobs side by side took the
 # demo to 3.8 GB). Every student of the demo gets the rounded outputs, computed or read back.
+# Longer runs (--long) keep the first 640 MB: later students reuse those batches, compute the rest.
 TEACHER_MEMORY_MB = 640
 TEACHER_MEMORY_DTYPE = "float16"
 # The frame-order control: the co-taught student of the first seed, fine-tuned and tested on

@@ -8,16 +8,18 @@ The result is the tensor the teacher would have returned (the same kernels on th
 so students trained with and without the memo are identical.
 
 Entries are keyed by the teacher (weights, class, chosen block) and by a digest of the input's
-bytes, and are evicted oldest first beyond a byte budget. A float16 memo holds half the bytes: its
-outputs are rounded to float16 whether computed or read back, so a student does not depend on
-which (nor on whether a resumed run found the memo empty). One memo per process:
-:func:`process_memo`, dropped by :func:`release_process_memo`.
+bytes, and kept up to a byte budget; beyond it new outputs are not kept. The students read the
+same batches in the same order, so the first outputs are the ones to keep: each later student
+reuses that prefix (evicting the oldest instead would leave it nothing).
+
+A float16 memo holds half the bytes: its outputs are rounded to float16 whether computed or
+read back, so a student does not depend on which (nor on whether a resumed run found the memo
+empty). One memo per process: :func:`process_memo`, dropped by :func:`release_process_memo`.
 """
 from __future__ import annotations
 
 import hashlib
 import weakref
-from collections import OrderedDict
 from typing import Optional
 
 import torch
@@ -41,8 +43,8 @@ def input_digest(x: torch.Tensor) -> str:
 
 
 class TeacherOutputMemo:
-    """Teacher outputs by (teacher, input), up to ``max_bytes`` (oldest evicted first), stored
-    as ``dtype`` (None: as the teacher returns them)."""
+    """Teacher outputs by (teacher, input), the first ones up to ``max_bytes``, stored as
+    ``dtype`` (None: as the teacher returns them)."""
 
     def __init__(self, max_bytes: int, dtype: Optional[torch.dtype] = None):
         if max_bytes <= 0:
@@ -51,7 +53,7 @@ class TeacherOutputMemo:
         self.dtype = dtype
         self.bytes = 0
         self.hits = self.misses = 0
-        self._entries: OrderedDict[tuple, tuple[torch.Tensor, torch.dtype]] = OrderedDict()  # (stored, returned dtype)
+        self._entries: dict[tuple, tuple[torch.Tensor, torch.dtype]] = {}  # (stored, returned dtype)
         self._identities: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _identity(self, teacher: nn.Module) -> str:
@@ -65,7 +67,6 @@ class TeacherOutputMemo:
                torch.is_autocast_enabled(x.device.type), input_digest(x))
         entry = self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end(key)
             self.hits += 1
             stored, dtype = entry
             return stored.to(dtype)
@@ -73,12 +74,9 @@ class TeacherOutputMemo:
         out = teacher(x)
         stored = out if self.dtype is None else out.to(self.dtype)
         size = stored.numel() * stored.element_size()
-        if size <= self.max_bytes:
+        if self.bytes + size <= self.max_bytes:
             self._entries[key] = (stored, out.dtype)
             self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, (old, _) = self._entries.popitem(last=False)
-                self.bytes -= old.numel() * old.element_size()
         return stored.to(out.dtype)
 
     def summary(self) -> str:
