@@ -126,8 +126,11 @@ def main(argv=None) -> int:
     with torch.no_grad():
         init_rank, init_top = effective_rank(load_model(untrained).encoder(video))
     rows = [{"lr": 0.0, "epochs": 0, "effective_rank": init_rank, "top_share": init_top}]
+    # names the variant in the work folder and the results' key (tube masks, no label: none)
+    variant = ("" if args.mask_type == "tube" else f"_{args.mask_type}") + (args.label and f"_{args.label}")
     for lr in args.lrs:
-        out = args.work_dir / f"lr{lr:g}_e{args.epochs}_{args.mask_type}{args.label and '_' + args.label}"
+        out = args.work_dir / f"lr{lr:g}_e{args.epochs}{variant}"
+        log_path = args.work_dir / f"{out.name}.log"
         seconds = None
         if not (out / "model.safetensors").exists():
             base_lr = lr * 256 / cfg.batch_size  # the recipe's lr is scaled by batch / 256
@@ -141,10 +144,10 @@ def main(argv=None) -> int:
                     "--lr", f"{base_lr:g}", "--min-lr", f"{base_lr / 100:g}", *extra]
             start = time.perf_counter()
             out.parent.mkdir(parents=True, exist_ok=True)
-            with open(out.parent / f"{out.name}.log", "w") as log:
+            with open(log_path, "w") as log:
                 code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
             if code != 0:
-                print(f"training at lr {lr:g} failed; see {out.parent / (out.name + '.log')}", file=sys.stderr)
+                print(f"training at lr {lr:g} failed; see {log_path}", file=sys.stderr)
                 return code
             seconds = round(time.perf_counter() - start, 1)
             print(f"trained lr {lr:g} in {seconds:.0f} s", flush=True)
@@ -164,8 +167,7 @@ def main(argv=None) -> int:
         print("| " + " | ".join(cells) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    key = f"{'+'.join(names)}_e{args.epochs}" + ("" if args.mask_type == "tube" else f"_{args.mask_type}")
-    key += args.label and f"_{args.label}"
+    key = f"{'+'.join(names)}_e{args.epochs}{variant}"
     previous[key] = {"held_out_clips": len(video), "mask_draws": MASK_DRAWS,
                      "command": " ".join(["python", "benchmarks/student_lr.py", *(sys.argv[1:] if argv is None else argv)]),
                      "rows": rows}
